@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// run runs the CLI in-process and returns stdout, stderr and the exit code.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+	cmd.SetArgs(args)
+	code := 0
+	if err := cmd.Execute(); err != nil {
+		errOut.WriteString(err.Error())
+		code = exitCode(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// TestConformance runs the cases made by Flyte 1.16.8's own plugin code
+// (testdata/conformance, copied from the shared set; see its README).
+func TestConformance(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/conformance/*/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, "testdata/conformance/"), func(t *testing.T) {
+			var args []string
+			if _, err := os.Stat(filepath.Join(dir, "config.yaml")); err == nil {
+				args = append(args, "--config", filepath.Join(dir, "config.yaml"))
+			}
+			var expected map[string]any
+			data, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(data, &expected))
+
+			if strings.HasPrefix(filepath.Base(dir), "phase-") {
+				out, stderr, code := run(t, append([]string{"phase", "-f", filepath.Join(dir, "object.json"), "-o", "json"}, args...)...)
+				require.Equal(t, 0, code, stderr)
+				var got map[string]any
+				require.NoError(t, json.Unmarshal([]byte(out), &got))
+				require.Equal(t, expected["phase"], got["phase"])
+				require.Equal(t, linkPairs(expected["logs"]), linkPairs(got["logs"]), "log links")
+				return
+			}
+			out, stderr, code := run(t, append([]string{"expand", "-f", filepath.Join(dir, "skeleton.yaml"), "-o", "json"}, args...)...)
+			if msg, ok := expected["error"]; ok {
+				require.NotEqual(t, 0, code, "Flyte refused this task (%v) but expand succeeded", msg)
+				require.NotEmpty(t, stderr)
+				return
+			}
+			require.Equal(t, 0, code, stderr)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(out), &got))
+			want := normalize(expected["spec"])
+			have := normalize(got["spec"])
+			require.NotEmpty(t, want)
+			require.Equal(t, want, have)
+		})
+	}
+}
+
+// linkPairs keeps the name and URI of each link, in order.
+func linkPairs(v any) [][2]string {
+	list, _ := v.([]any)
+	out := [][2]string{}
+	for _, l := range list {
+		m, _ := l.(map[string]any)
+		name, _ := m["name"].(string)
+		uri, _ := m["uri"].(string)
+		out = append(out, [2]string{name, uri})
+	}
+	return out
+}
+
+// normalize applies the comparison rules of the conformance README: empty
+// values dropped, env lists keyed by name, the Spark start time ignored.
+func normalize(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range t {
+			if k == "spark.kubernetes.driverEnv.FLYTE_START_TIME" {
+				continue
+			}
+			if k == "env" {
+				if list, ok := x.([]any); ok {
+					x = envByName(list)
+				}
+			}
+			n := normalize(x)
+			if isEmpty(n) {
+				continue
+			}
+			out[k] = n
+		}
+		return out
+	case []any:
+		out := make([]any, 0, len(t))
+		for _, x := range t {
+			out = append(out, normalize(x))
+		}
+		return out
+	}
+	return v
+}
+
+func envByName(list []any) map[string]any {
+	out := map[string]any{}
+	names := []string{}
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		name, _ := m["name"].(string)
+		names = append(names, name)
+		out[name] = m
+	}
+	sort.Strings(names)
+	return out
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}

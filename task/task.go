@@ -1,0 +1,261 @@
+// Package task decodes the Flyte task a skeletal object carries: the TaskTemplate
+// annotation and the execution-context annotation, with the defaults Flyte's
+// propeller would have supplied.
+package task
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"sigs.k8s.io/yaml"
+)
+
+// Annotation keys of the wire contract.
+const (
+	TemplateAnnotation     = "flyte.org/task-template"
+	ExecutionAnnotation    = "flyte.org/execution"
+	ExpandedFromAnnotation = "flyte.org/expanded-from"
+)
+
+// MaxAnnotationBytes bounds a single annotation value we are willing to decode
+// (the apiserver caps all annotations of an object at 256 KiB together).
+const MaxAnnotationBytes = 256 << 10
+
+// DefaultTaskTemplatePath is what {{.taskTemplatePath}} renders to when the
+// execution annotation does not say (the path Flyte's reference harness uses).
+const DefaultTaskTemplatePath = "/task/template.pb"
+
+// Execution is the decoded flyte.org/execution annotation: Flyte's
+// TaskExecutionMetadata and IO paths for one attempt.
+type Execution struct {
+	Project                  string            `json:"project,omitempty"`
+	Domain                   string            `json:"domain,omitempty"`
+	Name                     string            `json:"name,omitempty"`
+	Node                     string            `json:"node,omitempty"`
+	RetryAttempt             uint32            `json:"retryAttempt,omitempty"`
+	Namespace                string            `json:"namespace,omitempty"`
+	ServiceAccount           string            `json:"serviceAccount,omitempty"`
+	Interruptible            *bool             `json:"interruptible,omitempty"`
+	InputPrefix              string            `json:"inputPrefix,omitempty"`
+	OutputPrefix             string            `json:"outputPrefix,omitempty"`
+	RawOutputPrefix          string            `json:"rawOutputPrefix,omitempty"`
+	CheckpointPrefix         string            `json:"checkpointPrefix,omitempty"`
+	PreviousCheckpointPrefix string            `json:"previousCheckpointPrefix,omitempty"`
+	TaskTemplatePath         string            `json:"taskTemplatePath,omitempty"`
+	Labels                   map[string]string `json:"labels,omitempty"`
+	Annotations              map[string]string `json:"annotations,omitempty"`
+	Environment              map[string]string `json:"environment,omitempty"`
+}
+
+// Task is everything an expansion reads: the template, the execution context
+// and the identity of the object being expanded.
+type Task struct {
+	Template *core.TaskTemplate
+	Exec     Execution
+	// Name is the object's metadata.name: Flyte's generated name.
+	Name string
+	// Namespace is the object's namespace.
+	Namespace string
+}
+
+// Interruptible reports whether the attempt may run on interruptible nodes.
+func (t *Task) Interruptible() bool {
+	if t.Exec.Interruptible != nil {
+		return *t.Exec.Interruptible
+	}
+	return t.Template.GetMetadata().GetInterruptible()
+}
+
+// MaxAttempts is Flyte's GetMaxAttempts: retries + 1.
+func (t *Task) MaxAttempts() uint32 {
+	return t.Template.GetMetadata().GetRetries().GetRetries() + 1
+}
+
+// Error is a decoding or expansion error that names the offending field.
+type Error struct {
+	// Field is a field path such as metadata.annotations[flyte.org/task-template].custom.
+	Field string
+	// Code is Flyte's error code where one applies (BadTaskSpecification).
+	Code string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%s: [%s] %v", e.Field, e.Code, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Field, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// BadSpec returns a BadTaskSpecification error on field.
+func BadSpec(field string, format string, args ...any) *Error {
+	return &Error{Field: field, Code: "BadTaskSpecification", Err: fmt.Errorf(format, args...)}
+}
+
+// TemplateField is the field path of the task-template annotation.
+const TemplateField = "metadata.annotations[" + TemplateAnnotation + "]"
+
+// ExecutionField is the field path of the execution annotation.
+const ExecutionField = "metadata.annotations[" + ExecutionAnnotation + "]"
+
+var templateUnmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
+
+// DecodeTemplate decodes a TaskTemplate given as protobuf JSON (camelCase or
+// snake_case names) or YAML.
+func DecodeTemplate(s string) (*core.TaskTemplate, error) {
+	data, err := toJSON(s)
+	if err != nil {
+		return nil, &Error{Field: TemplateField, Err: err}
+	}
+	tt := &core.TaskTemplate{}
+	if err := templateUnmarshal.Unmarshal(data, tt); err != nil {
+		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
+	}
+	if tt.GetType() == "" {
+		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
+	}
+	return tt, nil
+}
+
+// DecodeExecution decodes the execution annotation (JSON or YAML). Unknown
+// fields are an error naming the field, since a typo would silently change
+// the expansion.
+func DecodeExecution(s string) (Execution, error) {
+	var e Execution
+	if strings.TrimSpace(s) == "" {
+		return e, nil
+	}
+	data, err := toJSON(s)
+	if err != nil {
+		return e, &Error{Field: ExecutionField, Err: err}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
+	}
+	return e, nil
+}
+
+// toJSON accepts JSON or YAML text and returns JSON.
+func toJSON(s string) ([]byte, error) {
+	if len(s) > MaxAnnotationBytes {
+		return nil, fmt.Errorf("value is %d bytes, more than the %d allowed", len(s), MaxAnnotationBytes)
+	}
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("value is not valid UTF-8")
+	}
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "{") {
+		return []byte(t), nil
+	}
+	data, err := yaml.YAMLToJSON([]byte(t))
+	if err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	if !bytes.HasPrefix(data, []byte("{")) {
+		return nil, fmt.Errorf("expected an object, got %s", truncate(string(data), 40))
+	}
+	return data, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// New builds a Task from an object's name, namespace and annotations, applying
+// the documented defaults for every absent execution field.
+func New(name, namespace string, annotations map[string]string) (*Task, error) {
+	raw, ok := annotations[TemplateAnnotation]
+	if !ok {
+		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("annotation is missing")}
+	}
+	tt, err := DecodeTemplate(raw)
+	if err != nil {
+		return nil, err
+	}
+	exec, err := DecodeExecution(annotations[ExecutionAnnotation])
+	if err != nil {
+		return nil, err
+	}
+	if err := exec.applyDefaults(name, namespace); err != nil {
+		return nil, err
+	}
+	return &Task{Template: tt, Exec: exec, Name: name, Namespace: namespace}, nil
+}
+
+// ExecutionFor decodes just the execution context of an object (for phase
+// mapping, where the template may be absent), with defaults applied.
+func ExecutionFor(name, namespace string, annotations map[string]string) (Execution, error) {
+	exec, err := DecodeExecution(annotations[ExecutionAnnotation])
+	if err != nil {
+		return exec, err
+	}
+	err = exec.applyDefaults(name, namespace)
+	return exec, err
+}
+
+func (e *Execution) applyDefaults(name, namespace string) error {
+	if e.Namespace == "" {
+		e.Namespace = namespace
+	} else if namespace != "" && e.Namespace != namespace {
+		return &Error{Field: ExecutionField + ".namespace",
+			Err: fmt.Errorf("%q differs from the object's namespace %q", e.Namespace, namespace)}
+	}
+	if e.Name == "" {
+		e.Name = name
+	}
+	if e.Node == "" {
+		e.Node = "n0"
+	}
+	if e.Project == "" && e.Domain == "" {
+		if i := strings.LastIndexByte(e.Namespace, '-'); i > 0 && i < len(e.Namespace)-1 {
+			e.Project, e.Domain = e.Namespace[:i], e.Namespace[i+1:]
+		} else {
+			e.Project, e.Domain = e.Namespace, "development"
+		}
+	}
+	if e.TaskTemplatePath == "" {
+		e.TaskTemplatePath = DefaultTaskTemplatePath
+	}
+	return nil
+}
+
+// DecodeCustom decodes the template's custom Struct into a plugin message, as
+// Flyte's UnmarshalStructToPb does (JSON names or proto names, unknown fields
+// ignored).
+func DecodeCustom(custom *structpb.Struct, into proto.Message) error {
+	if custom == nil {
+		return fmt.Errorf("nil Struct object passed")
+	}
+	data, err := protojson.Marshal(custom)
+	if err != nil {
+		return fmt.Errorf("encode custom: %w", err)
+	}
+	if err := templateUnmarshal.Unmarshal(data, into); err != nil {
+		return fmt.Errorf("decode custom: %w", err)
+	}
+	return nil
+}
+
+// DecodeStructTo decodes a Struct (an embedded pod spec) into a Go value with
+// encoding/json, as Flyte's UnmarshalStructToObj does.
+func DecodeStructTo(s *structpb.Struct, into any) error {
+	data, err := protojson.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, into)
+}
