@@ -1,0 +1,332 @@
+// Package expand is the admission pipeline: decode the task annotations of an
+// object, pick its plugin, expand, lay the user's own fields over the result,
+// stamp the provenance marker and compute the JSON patch. Expanding an
+// already-expanded object is a no-op.
+package expand
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/flyte-admission/flyte-admission/plugins"
+	"github.com/flyte-admission/flyte-admission/podspec"
+	"github.com/flyte-admission/flyte-admission/task"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Expander expands skeletal objects.
+type Expander struct {
+	Registry *plugins.Registry
+	Env      plugins.Env
+}
+
+// Result is the outcome of expanding one object.
+type Result struct {
+	// Object is the expanded object (the input itself when nothing changed).
+	Object map[string]any
+	// Patch turns the input into Object; empty when nothing changed.
+	Patch []Op
+	// Plugin is the plugin of the object's kind (nil for foreign kinds).
+	Plugin plugins.Plugin
+	// Skipped says why the object was left alone, if it was.
+	Skipped string
+}
+
+// Error is an expansion failure of one object, naming the field.
+type Error struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// FieldErrors renders the error as a field.ErrorList (for admission denials).
+func (e *Error) FieldErrors() field.ErrorList {
+	return field.ErrorList{field.Invalid(pathOf(e.Field), "", e.Message)}
+}
+
+func pathOf(s string) *field.Path {
+	if s == "" {
+		return nil
+	}
+	// Keep annotation keys (which contain dots) intact: split only outside brackets.
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case '.':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	parts = append(parts, s[start:])
+	return field.NewPath(parts[0], parts[1:]...)
+}
+
+// Provenance returns the flyte.org/expanded-from marker for the given inputs.
+func Provenance(template, execution, configGeneration string) string {
+	h := sha256.New()
+	h.Write([]byte(template))
+	h.Write([]byte{0})
+	h.Write([]byte(execution))
+	h.Write([]byte{0})
+	h.Write([]byte(configGeneration))
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Expand expands obj (a decoded object). old is the stored object on UPDATE
+// (nil on CREATE): an UPDATE that does not change the task annotations of an
+// expanded object is left alone, and one that does re-expands, keeping the
+// fields the user wrote.
+func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result, error) {
+	gvk := gvkOf(obj)
+	p, ok := x.Registry.ForKind(gvk.GroupKind())
+	if !ok {
+		return &Result{Object: obj, Skipped: "not a kind of ours"}, nil
+	}
+	res := &Result{Object: obj, Plugin: p}
+	ann := annotationsOf(obj)
+	tmpl, ok := ann[task.TemplateAnnotation]
+	if !ok {
+		res.Skipped = "no " + task.TemplateAnnotation + " annotation"
+		return res, nil
+	}
+	marker := Provenance(tmpl, ann[task.ExecutionAnnotation], x.Env.Config.Generation)
+	if ann[task.ExpandedFromAnnotation] == marker {
+		res.Skipped = "already expanded"
+		return res, nil
+	}
+	var base map[string]any
+	if old != nil {
+		oldAnn := annotationsOf(old)
+		if _, has := ann[task.ExpandedFromAnnotation]; has &&
+			oldAnn[task.TemplateAnnotation] == tmpl && oldAnn[task.ExecutionAnnotation] == ann[task.ExecutionAnnotation] {
+			res.Skipped = "task annotations unchanged"
+			return res, nil
+		}
+		if _, had := oldAnn[task.TemplateAnnotation]; had {
+			// What the previous expansion generated: fields still equal to it
+			// were not written by the user and follow the new template.
+			if prev, err := x.generate(ctx, p, old); err == nil {
+				base = prev
+			}
+		}
+	}
+	gen, err := x.generate(ctx, p, obj)
+	if err != nil {
+		return nil, err
+	}
+	merged := mergeObject(gen, obj, base)
+	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
+	res.Object = merged
+	res.Patch = Diff(obj, merged)
+	return res, nil
+}
+
+// generate runs the plugin for obj and returns the generated metadata and spec.
+func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[string]any) (map[string]any, error) {
+	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
+	t, err := task.New(name, namespace, annotationsOf(obj))
+	if err != nil {
+		return nil, asError(err)
+	}
+	tt := t.Template.GetType()
+	tp, ok := x.Registry.ForTaskType(tt)
+	if !ok {
+		return nil, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+			Message: fmt.Sprintf("unknown task type %q (this webhook expands %s)", tt, strings.Join(x.Registry.TaskTypes(), ", "))}
+	}
+	if tp.Kind().GroupKind() != p.Kind().GroupKind() {
+		return nil, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+			Message: fmt.Sprintf("a %q task expands into a %s, not a %s", tt, tp.Kind().Kind, p.Kind().Kind)}
+	}
+	out, err := p.Expand(ctx, t, x.Env)
+	if err != nil {
+		return nil, asError(err)
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
+	}
+	var m map[string]any
+	if err := decodeJSON(data, &m); err != nil {
+		return nil, fmt.Errorf("decode expanded %s: %w", p.Kind().Kind, err)
+	}
+	gen := map[string]any{}
+	if spec, ok := m["spec"]; ok {
+		gen["spec"] = spec
+	}
+	k8s := &x.Env.Config.Plugins.K8s
+	objMeta, _ := m["metadata"].(map[string]any)
+	tm := t.Template.GetMetadata().GetMetadata()
+	labels := union(k8s.DefaultLabels, stringMap(objMeta["labels"]), tm.GetLabels(), plugins.Labels(t))
+	annotations := union(k8s.DefaultAnnotations, stringMap(objMeta["annotations"]), tm.GetAnnotations(), plugins.Annotations(t))
+	meta := map[string]any{}
+	if len(labels) > 0 {
+		meta["labels"] = labels
+	}
+	if len(annotations) > 0 {
+		meta["annotations"] = annotations
+	}
+	if k8s.InjectFinalizer {
+		meta["finalizers"] = []any{"flyte.org/finalizer-k8s"}
+	}
+	gen["metadata"] = meta
+	return gen, nil
+}
+
+// mergeObject lays obj's metadata labels/annotations/finalizers and spec over
+// gen; everything else of obj is kept as it is.
+func mergeObject(gen, obj, base map[string]any) map[string]any {
+	out := make(map[string]any, len(obj)+1)
+	for k, v := range obj {
+		out[k] = v
+	}
+	om, _ := obj["metadata"].(map[string]any)
+	meta := make(map[string]any, len(om)+2)
+	for k, v := range om {
+		meta[k] = v
+	}
+	gm, _ := gen["metadata"].(map[string]any)
+	bm, _ := base["metadata"].(map[string]any)
+	for _, k := range []string{"labels", "annotations"} {
+		if g, ok := gm[k]; ok {
+			meta[k] = merge(g, om[k], bm[k])
+		}
+	}
+	if f, ok := gm["finalizers"].([]any); ok {
+		meta["finalizers"] = addFinalizers(om["finalizers"], f)
+	}
+	out["metadata"] = meta
+	if spec, ok := gen["spec"]; ok {
+		out["spec"] = merge(spec, obj["spec"], base["spec"])
+	}
+	return out
+}
+
+func addFinalizers(have any, add []any) []any {
+	list, _ := have.([]any)
+	out := append([]any(nil), list...)
+	for _, f := range add {
+		found := false
+		for _, h := range list {
+			if h == f {
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func union(maps ...map[string]string) map[string]any {
+	out := map[string]any{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func stringMap(v any) map[string]string {
+	m, _ := v.(map[string]any)
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		if s, ok := x.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func asError(err error) error {
+	var te *task.Error
+	if errors.As(err, &te) {
+		return &Error{Field: te.Field, Code: te.Code, Message: te.Err.Error()}
+	}
+	var fe *podspec.FieldError
+	if errors.As(err, &fe) {
+		return &Error{Field: fe.Field, Code: "BadTaskSpecification", Message: fe.Err.Error()}
+	}
+	return &Error{Message: err.Error()}
+}
+
+func gvkOf(obj map[string]any) schema.GroupVersionKind {
+	av, _ := obj["apiVersion"].(string)
+	k, _ := obj["kind"].(string)
+	return schema.FromAPIVersionAndKind(av, k)
+}
+
+func annotationsOf(obj map[string]any) map[string]string {
+	m, _ := obj["metadata"].(map[string]any)
+	a, _ := m["annotations"].(map[string]any)
+	out := make(map[string]string, len(a))
+	for k, v := range a {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func metaString(obj map[string]any, key string) string {
+	m, _ := obj["metadata"].(map[string]any)
+	s, _ := m[key].(string)
+	return s
+}
+
+func setAnnotation(obj map[string]any, k, v string) {
+	m, _ := obj["metadata"].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		obj["metadata"] = m
+	}
+	a, _ := m["annotations"].(map[string]any)
+	if a == nil {
+		a = map[string]any{}
+	}
+	a[k] = v
+	m["annotations"] = a
+}
+
+// decodeJSON decodes with numbers kept as json.Number, so that integers
+// round-trip exactly.
+func decodeJSON(data []byte, into any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	return d.Decode(into)
+}
+
+// DecodeObject decodes one JSON object the way Expand expects it.
+func DecodeObject(data []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := decodeJSON(data, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	return m, nil
+}

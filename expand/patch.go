@@ -1,0 +1,152 @@
+package expand
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// Op is one RFC 6902 JSON patch operation.
+type Op struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Diff returns the JSON patch that turns a into b (both decoded JSON). Maps are
+// diffed key by key in sorted order; lists and scalars are replaced whole.
+func Diff(a, b map[string]any) []Op {
+	var ops []Op
+	diffMaps("", a, b, &ops)
+	return ops
+}
+
+func diffMaps(path string, a, b map[string]any, ops *[]Op) {
+	for _, k := range sortedKeys(a) {
+		if _, ok := b[k]; !ok {
+			*ops = append(*ops, Op{Op: "remove", Path: path + "/" + escape(k)})
+		}
+	}
+	for _, k := range sortedKeys(b) {
+		bv := b[k]
+		p := path + "/" + escape(k)
+		av, ok := a[k]
+		if !ok {
+			*ops = append(*ops, Op{Op: "add", Path: p, Value: bv})
+			continue
+		}
+		am, aok := av.(map[string]any)
+		bm, bok := bv.(map[string]any)
+		if aok && bok {
+			diffMaps(p, am, bm, ops)
+			continue
+		}
+		if !Equal(av, bv) {
+			*ops = append(*ops, Op{Op: "replace", Path: p, Value: bv})
+		}
+	}
+}
+
+func escape(k string) string {
+	if !strings.ContainsAny(k, "~/") {
+		return k
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Equal compares decoded JSON values.
+func Equal(a, b any) bool {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok || len(av) != len(bv) {
+			return false
+		}
+		for k, x := range av {
+			y, ok := bv[k]
+			if !ok || !Equal(x, y) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			return false
+		}
+		for i := range av {
+			if !Equal(av[i], bv[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		bv, ok := b.(json.Number)
+		return ok && av == bv
+	case string:
+		bv, ok := b.(string)
+		return ok && av == bv
+	case bool:
+		bv, ok := b.(bool)
+		return ok && av == bv
+	case float64:
+		bv, ok := b.(float64)
+		return ok && av == bv
+	case int64:
+		bv, ok := b.(int64)
+		return ok && av == bv
+	case nil:
+		return b == nil
+	}
+	return false
+}
+
+// merge lays the user's object over the generated one. Maps merge key by key;
+// elsewhere the user's value wins, unless it equals base (what an earlier
+// expansion generated there), in which case the new generation wins.
+func merge(gen, user, base any) any {
+	if user == nil {
+		return gen
+	}
+	gm, gok := gen.(map[string]any)
+	um, uok := user.(map[string]any)
+	if gok && uok {
+		bm, _ := base.(map[string]any)
+		out := make(map[string]any, len(gm)+len(um))
+		for k, v := range gm {
+			out[k] = v
+		}
+		for k, uv := range um {
+			bv, inBase := bm[k]
+			gv, inGen := gm[k]
+			if uv == nil && inGen {
+				continue // "key:" with no value was not meant to erase what we generate
+			}
+			if inBase && Equal(uv, bv) {
+				if !inGen {
+					delete(out, k)
+				}
+				continue
+			}
+			if inGen {
+				out[k] = merge(gv, uv, bv)
+			} else {
+				out[k] = uv
+			}
+		}
+		return out
+	}
+	if base != nil && Equal(user, base) {
+		return gen
+	}
+	return user
+}
