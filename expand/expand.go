@@ -330,3 +330,16 @@ func DecodeObject(data []byte) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// CheckExpanded reports an object that carries a task template but no
+// provenance marker: a skeleton that bypassed the mutating webhook.
+func CheckExpanded(annotations map[string]string) *field.Error {
+	if _, ok := annotations[task.TemplateAnnotation]; !ok {
+		return nil
+	}
+	if _, ok := annotations[task.ExpandedFromAnnotation]; ok {
+		return nil
+	}
+	return field.Required(field.NewPath("metadata", "annotations").Key(task.ExpandedFromAnnotation),
+		"the object carries "+task.TemplateAnnotation+" but was never expanded (is the flyte-admission mutating webhook running?)")
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -164,7 +165,12 @@ and exits 1 if there is any.`,
 				if p == nil {
 					continue
 				}
-				errs := p.Validate(obj, cfg)
+				var errs field.ErrorList
+				if e := expand.CheckExpanded(obj.GetAnnotations()); e != nil {
+					errs = append(errs, e)
+				} else {
+					errs = p.Validate(obj, cfg)
+				}
 				for _, e := range errs {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", o.Describe(), e.Error())
 				}

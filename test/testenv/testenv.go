@@ -1,0 +1,219 @@
+// Package testenv starts a real kube-apiserver + etcd with the operators' CRDs
+// for tests.
+//
+// It wraps controller-runtime's envtest: the binaries come from
+// $KUBEBUILDER_ASSETS (built by hack/build-control-plane.sh, see `make test`),
+// the CRDs of SparkApplication, RayJob, DaskJob and their companions come from
+// the operator modules in the Go module cache (package crds). Each Start runs
+// its own control plane on random local ports and stops it when the test ends.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	daskv1 "github.com/dask/dask-kubernetes/v2023/dask_kubernetes/operator/go_client/pkg/apis/kubernetes.dask.org/v1"
+	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
+	rayv1 "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/flyte-admission/flyte-admission/crds"
+)
+
+// AssetsEnv is the environment variable naming the directory that holds the
+// kube-apiserver, etcd and (optionally) kubectl binaries.
+const AssetsEnv = "KUBEBUILDER_ASSETS"
+
+// Timeouts generous enough for a loaded 2-core machine; envtest's defaults
+// (20 s per component, 10 s for the CRDs) are not.
+const (
+	controlPlaneTimeout = 2 * time.Minute
+	crdInstallTimeout   = time.Minute
+)
+
+// Options configures Start. The zero value is a control plane with the
+// operators' CRDs and no webhooks.
+type Options struct {
+	// WebhookInstallOptions are passed to envtest unchanged: envtest installs
+	// the webhook configurations, points them at LocalServingHost/Port and
+	// writes a serving certificate to LocalServingCertDir.
+	WebhookInstallOptions envtest.WebhookInstallOptions
+	// ExtraCRDPaths are CRD files or directories (not recursed) installed in
+	// addition to the operators' CRDs.
+	ExtraCRDPaths []string
+}
+
+// Env is a running control plane.
+type Env struct {
+	// Env is the underlying envtest environment (CRDs, webhook options with
+	// the serving host/port/cert dir filled in).
+	Env *envtest.Environment
+	// Config is an admin rest.Config for the apiserver.
+	Config *rest.Config
+	// Scheme knows the core Kubernetes types, CustomResourceDefinition and
+	// the spark-operator v1beta2, KubeRay v1 and Dask v1 types.
+	Scheme *runtime.Scheme
+	// Client is an uncached controller-runtime client using Scheme.
+	Client client.Client
+	// Kubeconfig is the path of a kubeconfig file for a system:masters user,
+	// for the real kubectl.
+	Kubeconfig string
+
+	kubectl string // path of the kubectl binary
+}
+
+// NewScheme returns a scheme with the core Kubernetes types,
+// apiextensions/v1 and the SparkApplication, RayJob and DaskJob API groups.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for name, add := range map[string]func(*runtime.Scheme) error{
+		"client-go":              clientgoscheme.AddToScheme,
+		"apiextensions/v1":       apiextensionsv1.AddToScheme,
+		"spark-operator v1beta2": sparkv1beta2.AddToScheme,
+		"kuberay v1":             rayv1.AddToScheme,
+		"dask v1":                daskv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("register %s types: %w", name, err)
+		}
+	}
+	return s, nil
+}
+
+// Start starts etcd and kube-apiserver from $KUBEBUILDER_ASSETS, installs the
+// operators' CRDs (crds.Files) plus opts.ExtraCRDPaths and waits until they
+// are served. It fails the test (never skips it) when KUBEBUILDER_ASSETS is
+// empty or anything does not start; a t.Cleanup stops the control plane.
+// Cleanups registered after Start (e.g. stopping a manager) run before that.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	assets := os.Getenv(AssetsEnv)
+	if assets == "" {
+		t.Fatalf("testenv: %s is not set; run the tests with `make test`, or "+
+			`export %s="$(hack/build-control-plane.sh)"`, AssetsEnv, AssetsEnv)
+	}
+	e, err := start(t, assets, opts)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return e
+}
+
+func start(t testing.TB, assets string, opts Options) (*Env, error) {
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return nil, fmt.Errorf("%s=%s has no %s (build it with hack/build-control-plane.sh): %w",
+				AssetsEnv, assets, bin, err)
+		}
+	}
+	kubectl, err := findKubectl(assets)
+	if err != nil {
+		return nil, err
+	}
+	crdPaths, err := crds.Files()
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+
+	useExisting := false
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     append(crdPaths, opts.ExtraCRDPaths...),
+		ErrorIfCRDPathMissing: true,
+		CRDInstallOptions:     envtest.CRDInstallOptions{MaxTime: crdInstallTimeout},
+		WebhookInstallOptions: opts.WebhookInstallOptions,
+		BinaryAssetsDirectory: assets,
+		UseExistingCluster:    &useExisting, // ignore USE_EXISTING_CLUSTER
+	}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
+		env.ControlPlaneStartTimeout = controlPlaneTimeout
+	}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT") == "" {
+		env.ControlPlaneStopTimeout = controlPlaneTimeout
+	}
+
+	began := time.Now()
+	cfg, err := env.Start()
+	if err != nil {
+		// Start may have left etcd or the apiserver running.
+		return nil, errors.Join(fmt.Errorf("start control plane from %s: %w", assets, err), env.Stop())
+	}
+	t.Logf("testenv: control plane with %d CRDs started in %s", len(env.CRDs), time.Since(began).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("testenv: stop control plane: %v", err)
+		}
+	})
+
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("create client: %w", err)
+	}
+	user, err := env.AddUser(envtest.User{Name: "testenv-kubectl", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("add kubectl user: %w", err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return nil, fmt.Errorf("render kubeconfig: %w", err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return nil, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return &Env{
+		Env:        env,
+		Config:     cfg,
+		Scheme:     scheme,
+		Client:     c,
+		Kubeconfig: kubeconfig,
+		kubectl:    kubectl,
+	}, nil
+}
+
+// findKubectl prefers the kubectl in the assets directory, then PATH.
+func findKubectl(assets string) (string, error) {
+	p := filepath.Join(assets, "kubectl")
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		return p, nil
+	}
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		return "", fmt.Errorf("no kubectl in %s=%s or on PATH: %w", AssetsEnv, assets, err)
+	}
+	return p, nil
+}
+
+// Kubectl runs `kubectl --kubeconfig e.Kubeconfig args...` with stdin (may be
+// nil) and returns its stdout and stderr. Parse stdout only: an older kubectl
+// prints a version-skew warning on stderr. A non-zero exit is returned as an
+// error that includes stderr.
+func (e *Env) Kubectl(ctx context.Context, stdin []byte, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.CommandContext(ctx, e.kubectl, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), errOut.String(), fmt.Errorf("kubectl %s: %w: %s",
+			strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), errOut.String(), nil
+}
