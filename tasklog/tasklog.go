@@ -219,11 +219,22 @@ func (c LogConfig) Templates() []TemplateLogPlugin {
 func Render(c LogConfig, in Input) ([]Link, error) {
 	r := newRenderer(&in)
 	linkTypes := in.TaskConfig["link_type"]
-	n := len(c.TemplatePlugins) + 3
-	if n == 3 && !c.IsKubernetesEnabled && !c.IsCloudwatchEnabled && !c.IsStackDriverEnabled && (linkTypes == "" || len(c.DynamicLogLinks) == 0) {
+	n := 0
+	for _, on := range [3]bool{c.IsKubernetesEnabled, c.IsCloudwatchEnabled, c.IsStackDriverEnabled} {
+		if on {
+			n++
+		}
+	}
+	for i := range c.TemplatePlugins {
+		n += len(c.TemplatePlugins[i].TemplateURIs)
+	}
+	if n == 0 && len(c.TemplatePlugins) == 0 && (linkTypes == "" || len(c.DynamicLogLinks) == 0) {
 		return nil, nil
 	}
-	links := make([]Link, 0, n)
+	var links []Link
+	if n > 0 {
+		links = make([]Link, 0, n)
+	}
 	for i := 0; i < 3; i++ {
 		if dn, uri, on := c.builtinURI(i); on {
 			name := concat(r.expand(dn, false), r.expand(in.LogName, false))

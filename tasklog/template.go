@@ -456,6 +456,8 @@ func (r *renderer) expand(s string, cfg bool) string {
 		if kind == kindNone && cfg {
 			if key, e, xBrace, ok := parseCfg(s, p); ok {
 				if v, found := r.lookupCfg(key); found {
+					// A brace matched by the '.' wildcard is not known to be
+					// unsafe; fall back anyway (defensive, rare).
 					str, kind, end, unsafe = v, kindStr, e, xBrace
 				}
 			}
@@ -475,7 +477,7 @@ func (r *renderer) expand(s string, cfg bool) string {
 			openPos = b.Len() + i + 2
 		}
 		b.WriteString(seg)
-		if (unsafe && false) || (kind == kindStr && strings.ContainsAny(str, "{}")) || (openPos >= 0 && openForm(b.String()[openPos:])) {
+		if unsafe || (kind == kindStr && strings.ContainsAny(str, "{}")) || (openPos >= 0 && openForm(b.String()[openPos:])) {
 			return r.sequential(s, cfg)
 		}
 		if kind == kindNum {
