@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/flyte-admission/flyte-admission/plugins"
@@ -93,6 +94,61 @@ func Provenance(template, execution, configGeneration string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
+// peek is the part of an object that decides whether it needs expanding.
+type peek struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+}
+
+// ExpandRaw is Expand for JSON-encoded objects (an admission request's object
+// and old object; old may be nil). Objects that need nothing are recognised
+// from their kind and annotations without decoding the rest.
+func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, error) {
+	var p peek
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+	}
+	plugin, ok := x.Registry.ForKind(schema.FromAPIVersionAndKind(p.APIVersion, p.Kind).GroupKind())
+	if !ok {
+		return &Result{Skipped: "not a kind of ours"}, nil
+	}
+	ann := p.Metadata.Annotations
+	tmpl, ok := ann[task.TemplateAnnotation]
+	if !ok {
+		return &Result{Plugin: plugin, Skipped: "no " + task.TemplateAnnotation + " annotation"}, nil
+	}
+	if ann[task.ExpandedFromAnnotation] == Provenance(tmpl, ann[task.ExecutionAnnotation], x.Env.Config.Generation) {
+		return &Result{Plugin: plugin, Skipped: "already expanded"}, nil
+	}
+	var old map[string]any
+	if len(oldRaw) > 0 {
+		var op peek
+		if err := json.Unmarshal(oldRaw, &op); err != nil {
+			return nil, &Error{Message: fmt.Sprintf("decode old object: %v", err)}
+		}
+		if _, has := ann[task.ExpandedFromAnnotation]; has &&
+			op.Metadata.Annotations[task.TemplateAnnotation] == tmpl &&
+			op.Metadata.Annotations[task.ExecutionAnnotation] == ann[task.ExecutionAnnotation] {
+			return &Result{Plugin: plugin, Skipped: "task annotations unchanged"}, nil
+		}
+		if old, err := DecodeObject(oldRaw); err == nil {
+			return x.expandDecoded(ctx, raw, old)
+		}
+	}
+	return x.expandDecoded(ctx, raw, old)
+}
+
+func (x *Expander) expandDecoded(ctx context.Context, raw []byte, old map[string]any) (*Result, error) {
+	obj, err := DecodeObject(raw)
+	if err != nil {
+		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+	}
+	return x.Expand(ctx, obj, old)
+}
+
 // Expand expands obj (a decoded object). old is the stored object on UPDATE
 // (nil on CREATE): an UPDATE that does not change the task annotations of an
 // expanded object is left alone, and one that does re-expands, keeping the
@@ -163,20 +219,22 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 	if err != nil {
 		return nil, asError(err)
 	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
-	}
-	var m map[string]any
-	if err := decodeJSON(data, &m); err != nil {
-		return nil, fmt.Errorf("decode expanded %s: %w", p.Kind().Kind, err)
-	}
 	gen := map[string]any{}
-	if spec, ok := m["spec"]; ok {
-		gen["spec"] = spec
+	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
+		fields := make(map[string]any, 16)
+		if err := encodeFields(spec, fields); err != nil {
+			return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
+		}
+		gen["spec"] = fields
+	}
+	objMeta := map[string]any{}
+	if l := out.GetLabels(); len(l) > 0 {
+		objMeta["labels"] = toAny(l)
+	}
+	if a := out.GetAnnotations(); len(a) > 0 {
+		objMeta["annotations"] = toAny(a)
 	}
 	k8s := &x.Env.Config.Plugins.K8s
-	objMeta, _ := m["metadata"].(map[string]any)
 	tm := t.Template.GetMetadata().GetMetadata()
 	labels := union(k8s.DefaultLabels, stringMap(objMeta["labels"]), tm.GetLabels(), plugins.Labels(t))
 	annotations := union(k8s.DefaultAnnotations, stringMap(objMeta["annotations"]), tm.GetAnnotations(), plugins.Annotations(t))
@@ -246,6 +304,14 @@ func union(maps ...map[string]string) map[string]any {
 		for k, v := range m {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
 	return out
 }

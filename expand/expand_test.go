@@ -84,7 +84,7 @@ func TestIdempotentAndPatch(t *testing.T) {
 					return
 				}
 				require.NotEmpty(t, res.Patch)
-				patch, err := json.Marshal(res.Patch)
+				patch, err := expand.MarshalPatch(res.Patch)
 				require.NoError(t, err)
 				p, err := jsonpatch.DecodePatch(patch)
 				require.NoError(t, err)
@@ -118,7 +118,7 @@ func decode(t *testing.T, s string) map[string]any {
 }
 
 func path(m map[string]any, keys ...string) any {
-	var v any = m
+	var v any = expand.Plain(m)
 	for _, k := range keys {
 		mm, ok := v.(map[string]any)
 		if !ok {

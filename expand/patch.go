@@ -1,6 +1,7 @@
 package expand
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -35,6 +36,7 @@ func diffMaps(path string, a, b map[string]any, ops *[]Op) {
 			*ops = append(*ops, Op{Op: "add", Path: p, Value: bv})
 			continue
 		}
+		av, bv = plain(av), plain(bv)
 		am, aok := av.(map[string]any)
 		bm, bok := bv.(map[string]any)
 		if aok && bok {
@@ -63,8 +65,9 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// Equal compares decoded JSON values.
+// Equal compares decoded JSON values (raw JSON parts are decoded first).
 func Equal(a, b any) bool {
+	a, b = plain(a), plain(b)
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -117,6 +120,7 @@ func merge(gen, user, base any) any {
 	if user == nil {
 		return gen
 	}
+	gen, base = plain(gen), plain(base)
 	gm, gok := gen.(map[string]any)
 	um, uok := user.(map[string]any)
 	if gok && uok {
@@ -149,4 +153,69 @@ func merge(gen, user, base any) any {
 		return gen
 	}
 	return user
+}
+
+// plain decodes a raw JSON part of a generated object; other values are
+// returned as they are. Generated parts stay raw until something needs to
+// look inside them, so a skeleton's expansion is encoded once.
+func plain(v any) any {
+	raw, ok := v.(json.RawMessage)
+	if !ok {
+		return v
+	}
+	var out any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&out); err != nil {
+		return v
+	}
+	return out
+}
+
+// Plain returns a copy of obj with every raw JSON part decoded, for callers
+// that walk the expanded object.
+func Plain(obj map[string]any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		v = plain(v)
+		if m, ok := v.(map[string]any); ok {
+			v = Plain(m)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// MarshalPatch encodes ops as a JSON patch. Raw generated parts are written as
+// they are (encoding/json would validate and compact them again).
+func MarshalPatch(ops []Op) ([]byte, error) {
+	buf := make([]byte, 0, 256*len(ops)+2)
+	buf = append(buf, '[')
+	for i, op := range ops {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"op":"`...)
+		buf = append(buf, op.Op...)
+		buf = append(buf, `","path":`...)
+		p, err := json.Marshal(op.Path)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, p...)
+		if op.Op != "remove" {
+			buf = append(buf, `,"value":`...)
+			if raw, ok := op.Value.(json.RawMessage); ok {
+				buf = append(buf, raw...)
+			} else {
+				v, err := json.Marshal(op.Value)
+				if err != nil {
+					return nil, err
+				}
+				buf = append(buf, v...)
+			}
+		}
+		buf = append(buf, '}')
+	}
+	return append(buf, ']'), nil
 }

@@ -57,12 +57,15 @@ type Execution struct {
 // Task is everything an expansion reads: the template, the execution context
 // and the identity of the object being expanded.
 type Task struct {
+	// Template is shared between tasks decoded from the same text: read only.
 	Template *core.TaskTemplate
 	Exec     Execution
 	// Name is the object's metadata.name: Flyte's generated name.
 	Name string
 	// Namespace is the object's namespace.
 	Namespace string
+
+	decoded *decoded
 }
 
 // Interruptible reports whether the attempt may run on interruptible nodes.
@@ -182,9 +185,14 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 	if !ok {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("annotation is missing")}
 	}
-	tt, err := DecodeTemplate(raw)
-	if err != nil {
-		return nil, err
+	d := cache.get(raw)
+	if d == nil {
+		tt, err := DecodeTemplate(raw)
+		if err != nil {
+			return nil, err
+		}
+		d = &decoded{key: raw, template: tt}
+		cache.put(d)
 	}
 	exec, err := DecodeExecution(annotations[ExecutionAnnotation])
 	if err != nil {
@@ -193,7 +201,7 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 	if err := exec.applyDefaults(name, namespace); err != nil {
 		return nil, err
 	}
-	return &Task{Template: tt, Exec: exec, Name: name, Namespace: namespace}, nil
+	return &Task{Template: d.template, Exec: exec, Name: name, Namespace: namespace, decoded: d}, nil
 }
 
 // ExecutionFor decodes just the execution context of an object (for phase
@@ -248,6 +256,28 @@ func DecodeCustom(custom *structpb.Struct, into proto.Message) error {
 		return fmt.Errorf("decode custom: %w", err)
 	}
 	return nil
+}
+
+// Custom decodes the template's custom Struct into a message like prototype
+// (see DecodeCustom). The result is shared between tasks of the same template
+// text: read only.
+func (t *Task) Custom(prototype proto.Message) (proto.Message, error) {
+	d := t.decoded
+	if d == nil {
+		d = &decoded{template: t.Template}
+		t.decoded = d
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.custom != nil && d.custom.ProtoReflect().Descriptor() == prototype.ProtoReflect().Descriptor() {
+		return d.custom, nil
+	}
+	msg := prototype.ProtoReflect().New().Interface()
+	if err := DecodeCustom(t.Template.GetCustom(), msg); err != nil {
+		return nil, err
+	}
+	d.custom = msg
+	return msg, nil
 }
 
 // DecodeStructTo decodes a Struct (an embedded pod spec) into a Go value with

@@ -58,10 +58,11 @@ const customField = task.TemplateField + ".custom"
 
 // Expand implements plugins.Plugin (Flyte's BuildResource for Dask).
 func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
-	job := &flyteplugins.DaskJob{}
-	if err := task.DecodeCustom(t.Template.GetCustom(), job); err != nil {
+	msg, err := t.Custom(&flyteplugins.DaskJob{})
+	if err != nil {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s], failed to unmarshal: %v", t.Template.GetCustom(), err)
 	}
+	job := msg.(*flyteplugins.DaskJob)
 	res, err := podspec.Build(t, env.Config, env.Templates, t.Interruptible())
 	if err != nil {
 		return nil, err

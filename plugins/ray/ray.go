@@ -54,10 +54,11 @@ const customField = task.TemplateField + ".custom"
 
 // Expand implements plugins.Plugin (Flyte's BuildResource for Ray).
 func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
-	job := &flyteplugins.RayJob{}
-	if err := task.DecodeCustom(t.Template.GetCustom(), job); err != nil {
+	msg, err := t.Custom(&flyteplugins.RayJob{})
+	if err != nil {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s], Err: [%v]", t.Template.GetCustom(), err)
 	}
+	job := msg.(*flyteplugins.RayJob)
 	if job.GetRayCluster() == nil {
 		return nil, task.BadSpec(customField+".rayCluster", "rayCluster is required")
 	}

@@ -47,10 +47,11 @@ const customField = task.TemplateField + ".custom"
 
 // Expand implements plugins.Plugin (Flyte's BuildResource).
 func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
-	job := &flyteplugins.SparkJob{}
-	if err := task.DecodeCustom(t.Template.GetCustom(), job); err != nil {
+	msg, err := t.Custom(&flyteplugins.SparkJob{})
+	if err != nil {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s], failed to unmarshal: %v", customText(t), err)
 	}
+	job := msg.(*flyteplugins.SparkJob)
 	if job.GetMainApplicationFile() == "" && job.GetMainClass() == "" {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s]., caused by: either MainApplicationFile or MainClass must be set", customText(t))
 	}
@@ -84,7 +85,10 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		app.Spec.MainClass = &c
 	}
 	if len(job.GetHadoopConf()) > 0 {
-		app.Spec.HadoopConf = job.GetHadoopConf()
+		app.Spec.HadoopConf = make(map[string]string, len(job.GetHadoopConf()))
+		for k, v := range job.GetHadoopConf() {
+			app.Spec.HadoopConf[k] = v
+		}
 	}
 	if bs, ok := conf["spark.batchScheduler"]; ok {
 		app.Spec.BatchScheduler = &bs
