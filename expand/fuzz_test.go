@@ -1,0 +1,54 @@
+package expand_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/flyte-admission/flyte-admission/expand"
+)
+
+// FuzzExpandRaw: any object bytes yield a result or an *expand.Error with a
+// message, never a panic; a patch always re-encodes as valid JSON.
+func FuzzExpandRaw(f *testing.F) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	more, _ := filepath.Glob(conformance + "/*/*/skeleton.yaml")
+	for _, file := range append(files, more...) {
+		for _, o := range readObjects(f, file) {
+			raw, err := json.Marshal(o.Map)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte(`{"apiVersion":"ray.io/v1","kind":"RayJob","metadata":{"annotations":{"flyte.org/task-template":"type: ray"}}}`))
+	f.Add([]byte(`{"apiVersion":"kubernetes.dask.org/v1","kind":"DaskJob","metadata":null,"spec":[]}`))
+	x := newExpander(f, "../examples/config/plugins.yaml")
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		res, err := x.ExpandRaw(context.Background(), raw, nil)
+		if err != nil {
+			var e *expand.Error
+			if !asError(err, &e) || e.Message == "" {
+				t.Fatalf("error without a message: %#v", err)
+			}
+			return
+		}
+		patch, err := expand.MarshalPatch(res.Patch)
+		if err != nil {
+			t.Fatalf("patch does not encode: %v", err)
+		}
+		if !json.Valid(patch) {
+			t.Fatalf("patch is not valid JSON: %s", patch)
+		}
+	})
+}
+
+func asError(err error, target **expand.Error) bool {
+	e, ok := err.(*expand.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
