@@ -44,6 +44,22 @@ test: ## Run all tests against a real kube-apiserver + etcd (builds the control 
 	@$(control_plane); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)
+	@$(MAKE) --no-print-directory fuzz-short
+
+# Fuzz targets of the decoders of untrusted input: package and target name.
+FUZZ_TARGETS = ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./config:FuzzParse ./expand:FuzzExpandRaw
+FUZZ_SHORT ?= 10s
+FUZZ_LONG ?= 10m
+
+.PHONY: fuzz-short
+fuzz-short: ## Run each fuzz target briefly (FUZZ_SHORT, default 10s); part of make test.
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZ_SHORT)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_SHORT) $$pkg | tail -n 3; done
+
+.PHONY: fuzz
+fuzz: ## Fuzz each target for FUZZ_LONG (default 10m) — the long run.
+	@$(MAKE) --no-print-directory fuzz-short FUZZ_SHORT=$(FUZZ_LONG)
 
 .PHONY: bench
 bench: ## Run the benchmarks (with the control plane available, like test).
