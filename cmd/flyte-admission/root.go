@@ -34,5 +34,6 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newExpandCmd(), newValidateCmd(), newPhaseCmd())
+	root.AddCommand(newServeCmd(), newManifestsCmd())
 	return root
 }

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/config"
+	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
+	"github.com/flyte-admission/flyte-admission/podspec"
+	"github.com/flyte-admission/flyte-admission/policy"
+	"github.com/flyte-admission/flyte-admission/webhook"
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// serveFlags are `flyte-admission serve`'s flags.
+type serveFlags struct {
+	host                  string
+	port                  int
+	certMode              string
+	certDir               string
+	certName, keyName     string
+	probeAddr, metrics    string
+	configPath, policies  string
+	kubeconfig, namespace string
+	enableHTTP2           bool
+	reloadInterval        time.Duration
+	shutdownDelay         time.Duration
+}
+
+// certProvider is the seam for certificates: it returns the certificate
+// source the server uses and anything that must run alongside it (e.g. a
+// bootstrapper that creates the CA and serving certificate, writes them to
+// --cert-dir, rotates them and patches the caBundle). kube is nil without
+// cluster access.
+type certProvider func(f *serveFlags, kube *rest.Config, log logr.Logger) (webhook.CertSource, []webhook.Starter, error)
+
+// certModes are the --cert-mode values. "dir" serves --cert-dir's files,
+// issued elsewhere (cert-manager, or anything that writes and rotates
+// tls.crt/tls.key there). The self-managed mode of the certs package
+// registers itself here.
+var certModes = map[string]certProvider{
+	"dir": func(f *serveFlags, _ *rest.Config, log logr.Logger) (webhook.CertSource, []webhook.Starter, error) {
+		if f.certDir == "" {
+			return nil, nil, errors.New("--cert-dir is required with --cert-mode=dir")
+		}
+		d := webhook.NewDirCerts(joinPath(f.certDir, f.certName), joinPath(f.certDir, f.keyName))
+		d.Log = log.WithName("certs")
+		return d, nil, nil
+	},
+}
+
+func joinPath(dir, name string) string { return strings.TrimSuffix(dir, "/") + "/" + name }
+
+func newServeCmd() *cobra.Command {
+	f := &serveFlags{}
+	zopts := &zap.Options{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook (mutate: expand skeletons; validate: invariants and policies)",
+		Long: `Serve runs the mutating (/mutate) and validating (/validate) admission webhooks over
+TLS, with /healthz and /readyz on --probe-addr and Prometheus /metrics on --metrics-addr.
+The plugin configuration (--config) and the policies (--policies) are re-read when
+they change; a file that no longer parses keeps the previous one in use (logged,
+counted in flyte_admission_config_reload_errors_total and shown by /readyz).
+PodTemplates are looked up in the cluster (--kubeconfig, or in-cluster when
+running in a pod); without cluster access tasks cannot name PodTemplates.
+SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests drain.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrllog.SetLogger(zap.New(zap.UseFlagOptions(zopts), zap.WriteTo(cmd.ErrOrStderr())))
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runServe(ctx, f, ctrllog.Log.WithName("flyte-admission"))
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.host, "host", "", "address the webhook listens on (default all)")
+	fs.IntVar(&f.port, "port", 9443, "webhook HTTPS port")
+	fs.StringVar(&f.certMode, "cert-mode", "dir", "where certificates come from: "+strings.Join(modeNames(), ", "))
+	fs.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding the serving certificate and key (reloaded when they change)")
+	fs.StringVar(&f.certName, "tls-cert-name", "tls.crt", "serving certificate file name in --cert-dir")
+	fs.StringVar(&f.keyName, "tls-key-name", "tls.key", "serving key file name in --cert-dir")
+	fs.StringVar(&f.probeAddr, "probe-addr", ":8081", "address of /healthz and /readyz (plain HTTP; 0 disables)")
+	fs.StringVar(&f.metrics, "metrics-addr", ":8080", "address of /metrics (plain HTTP; 0 disables)")
+	fs.StringVar(&f.configPath, "config", "", "plugin configuration file (flytepropeller's plugins: keys; reloaded on change)")
+	fs.StringVar(&f.policies, "policies", "", "cluster policies file (reloaded on change; default: enforce the plugins' invariants only)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for PodTemplate lookups (default: in-cluster when in a pod, else none)")
+	fs.StringVar(&f.namespace, "namespace", defaultNamespace(), "flyte-admission's own namespace (default PodTemplates live here)")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default)")
+	fs.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often --config and --policies are checked for changes")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "how long /readyz fails before the listeners close on shutdown")
+	gofs := flag.NewFlagSet("zap", flag.ContinueOnError)
+	zopts.BindFlags(gofs)
+	fs.AddGoFlagSet(gofs)
+	return cmd
+}
+
+func modeNames() []string {
+	out := make([]string, 0, len(certModes))
+	for k := range certModes {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// defaultNamespace is $POD_NAMESPACE, the service account's namespace, or
+// flyte-admission.
+func defaultNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(data)); ns != "" {
+			return ns
+		}
+	}
+	return webhook.DefaultNamespace
+}
+
+// kubeConfig is --kubeconfig's cluster, the in-cluster one, or nil.
+func kubeConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+		return cfg, nil
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return nil, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster config: %w", err)
+	}
+	return cfg, nil
+}
+
+// runServe wires the packages together and runs until ctx ends.
+func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
+	cfg, err := webhook.NewFileSource("config", f.configPath, func(data []byte) (*config.Config, error) {
+		if data == nil {
+			return config.Default(), nil
+		}
+		return config.Parse(data)
+	})
+	if err != nil {
+		return err
+	}
+	pols, err := webhook.NewFileSource("policies", f.policies, func(data []byte) (*policy.Set, error) {
+		if data == nil {
+			return policy.Default(), nil
+		}
+		return policy.Parse(data)
+	})
+	if err != nil {
+		return err
+	}
+	cfg.Interval, cfg.Log = f.reloadInterval, log.WithName("reload")
+	pols.Interval, pols.Log = f.reloadInterval, log.WithName("reload")
+
+	kube, err := kubeConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	provide, ok := certModes[f.certMode]
+	if !ok {
+		return fmt.Errorf("--cert-mode %q: want one of %s", f.certMode, strings.Join(modeNames(), ", "))
+	}
+	certs, starters, err := provide(f, kube, log)
+	if err != nil {
+		return err
+	}
+	starters = append(starters, cfg, pols)
+	checks := []webhook.Check{cfg.Check(), pols.Check()}
+
+	reg := builtin.Registry()
+	mutator := &webhook.Mutator{Registry: reg, Config: cfg.Current}
+	if kube != nil {
+		templates, err := webhook.NewClusterTemplates(kube, f.namespace)
+		if err != nil {
+			return err
+		}
+		mutator.Templates = func() podspec.Templates { return templates }
+		starters = append(starters, templates)
+		checks = append(checks, webhook.Check{Name: "podtemplates", Check: templates.Ready})
+	} else {
+		log.Info("no cluster access (no --kubeconfig, not in a pod): tasks naming a PodTemplate will be refused")
+	}
+	srv, err := webhook.NewServer(webhook.Options{
+		Host:          f.host,
+		Port:          f.port,
+		CertDir:       f.certDir,
+		CertName:      f.certName,
+		KeyName:       f.keyName,
+		Certs:         certs,
+		EnableHTTP2:   f.enableHTTP2,
+		ProbeAddr:     f.probeAddr,
+		MetricsAddr:   f.metrics,
+		Mutator:       mutator,
+		Validator:     &webhook.Validator{Registry: reg, Config: cfg.Current, Policies: pols.Current},
+		ReadyChecks:   checks,
+		Starters:      starters,
+		ShutdownDelay: f.shutdownDelay,
+		Log:           log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "port", f.port, "certMode", f.certMode, "certDir", f.certDir, "config", f.configPath,
+		"policies", f.policies, "configGeneration", cfg.Current().Generation, "policyNames", pols.Current().Names())
+	return srv.Start(ctx)
+}
+
+func newManifestsCmd() *cobra.Command {
+	var o webhook.RegistrationOptions
+	var caFile, failurePolicy, output string
+	cmd := &cobra.Command{
+		Use:   "manifests",
+		Short: "Print the webhook registration objects (Mutating/ValidatingWebhookConfiguration, ValidatingAdmissionPolicy + binding)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if caFile != "" {
+				data, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("--ca-bundle-file: %w", err)
+				}
+				o.CABundle = data
+			}
+			o.ValidatingFailurePolicy = admissionregistrationv1.FailurePolicyType(failurePolicy)
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			var out []map[string]any
+			for _, obj := range webhook.RegistrationObjects(o) {
+				m, err := toMap(obj)
+				if err != nil {
+					return err
+				}
+				out = append(out, m)
+			}
+			return objects.Write(cmd.OutOrStdout(), output, out)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.Name, "name", webhook.DefaultName, "name of the objects (and default Service name)")
+	fs.StringVar(&o.Namespace, "namespace", webhook.DefaultNamespace, "flyte-admission's namespace (the Service's; excluded from admission)")
+	fs.StringVar(&o.ServiceName, "service-name", "", "Service in front of the webhook (default --name)")
+	fs.Int32Var(&o.ServicePort, "service-port", 443, "Service port")
+	fs.StringVar(&o.URL, "url", "", "reach the webhook at this base URL (https://host:port) instead of a Service")
+	fs.StringVar(&caFile, "ca-bundle-file", "", "PEM CA bundle to embed as caBundle")
+	fs.StringVar(&failurePolicy, "validating-failure-policy", "Fail", "failurePolicy of the validating webhook: Fail or Ignore")
+	fs.Int32Var(&o.TimeoutSeconds, "timeout-seconds", webhook.DefaultTimeoutSeconds, "timeoutSeconds of both webhooks")
+	fs.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	return cmd
+}
+
+func toMap(obj any) (map[string]any, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return objects.DecodeMap(data)
+}

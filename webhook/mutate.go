@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/config"
+	"github.com/flyte-admission/flyte-admission/expand"
+	"github.com/flyte-admission/flyte-admission/plugins"
+	"github.com/flyte-admission/flyte-admission/podspec"
+	"github.com/flyte-admission/flyte-admission/task"
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Paths the handlers are served at.
+const (
+	MutatePath   = "/mutate"
+	ValidatePath = "/validate"
+)
+
+// Mutator is the mutating webhook: it expands SparkApplications, RayJobs and
+// DaskJobs carrying flyte.org/task-template into their full spec and answers
+// with the expansion's JSON patch. Everything else (other kinds, objects
+// without the annotation, UPDATEs that leave the task annotations alone,
+// already-expanded objects) is admitted without a patch. The handler has no
+// side effects, so dryRun requests are answered exactly like the others.
+type Mutator struct {
+	Registry *plugins.Registry
+	// Config returns the current plugin configuration (hot reload; nil:
+	// the defaults).
+	Config func() *config.Config
+	// Templates returns the PodTemplates tasks may name; nil (or a nil
+	// result) means none are known.
+	Templates func() podspec.Templates
+	// Now is the clock of the expansion (nil: time.Now).
+	Now func() time.Time
+}
+
+var _ admission.Handler = (*Mutator)(nil)
+
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
+
+// templateMarker is a cheap pre-check: an object whose JSON does not contain
+// it has no flyte.org/task-template annotation (whatever its escaping of "/").
+var templateMarker = []byte("task-template")
+
+// Handle implements admission.Handler.
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, result, policy := m.handle(ctx, req)
+	if result == ResultDenied {
+		denialsTotal.WithLabelValues(req.Kind.Kind, policy).Inc()
+	}
+	observe(mutateName, req.Kind.Kind, string(req.Operation), result, start)
+	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
+		log.Info("mutate", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+			"operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun, "result", result,
+			"patchBytes", len(resp.Patch), "duration", time.Since(start))
+	}
+	return resp
+}
+
+func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.Response, string, string) {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return allowed, ResultAllowed, ""
+	}
+	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+	if _, ok := m.Registry.ForKind(gk); !ok || !bytes.Contains(req.Object.Raw, templateMarker) {
+		return allowed, ResultAllowed, ""
+	}
+	var oldRaw []byte
+	if req.Operation == admissionv1.Update {
+		oldRaw = req.OldObject.Raw
+	}
+	env := plugins.Env{Config: current(m.Config), Now: m.Now}
+	if m.Templates != nil {
+		env.Templates = m.Templates()
+	}
+	x := expand.Expander{Registry: m.Registry, Env: env}
+	res, err := x.ExpandRaw(ctx, req.Object.Raw, oldRaw)
+	if err != nil {
+		var xe *expand.Error
+		if !errors.As(err, &xe) {
+			return admission.Errored(http.StatusInternalServerError, err), ResultError, ""
+		}
+		errs := xe.FieldErrors()
+		if xe.Field == "" {
+			// The expansion failed without naming a field: it is the task's.
+			errs = field.ErrorList{field.Invalid(templatePath, "", xe.Message)}
+		}
+		return Denied(gk, objectName(req), errs), ResultDenied, policyExpansion
+	}
+	if len(res.Patch) == 0 {
+		return allowed, ResultAllowed, ""
+	}
+	patch, err := expand.MarshalPatch(res.Patch)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode patch: %w", err)), ResultError, ""
+	}
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
+		Allowed: true, Patch: patch, PatchType: &jsonPatchType,
+	}}, ResultPatched, ""
+}
+
+// current returns the provider's configuration (the defaults without one).
+func current(provider func() *config.Config) *config.Config {
+	if provider != nil {
+		if c := provider(); c != nil {
+			return c
+		}
+	}
+	return defaultConfig
+}
+
+var (
+	defaultConfig = config.Default()
+	allowed       = admission.Allowed("")
+	templatePath  = field.NewPath("metadata", "annotations").Key(task.TemplateAnnotation)
+)
+
+// Denied is a 422 (Invalid) refusal whose causes name the fields, as kubectl
+// prints them: `SparkApplication.sparkoperator.k8s.io "x" is invalid:
+// spec.driver.tolerations[0]: Forbidden: ...`.
+func Denied(gk schema.GroupKind, name string, errs field.ErrorList) admission.Response {
+	st := apierrors.NewInvalid(gk, name, errs).Status()
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+}
+
+// objectName is the request's name, or the object's generateName on CREATE.
+func objectName(req admission.Request) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	var m struct {
+		Metadata struct {
+			GenerateName string `json:"generateName"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(req.Object.Raw, &m)
+	return m.Metadata.GenerateName
+}

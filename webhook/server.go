@@ -1,0 +1,338 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Options configure a Server. The zero value of each field is its default.
+type Options struct {
+	// Host and Port the webhook listens on (default all addresses, 9443).
+	Host string
+	Port int
+	// CertDir holds CertName and KeyName (default tls.crt, tls.key); used
+	// when Certs is nil.
+	CertDir, CertName, KeyName string
+	// Certs supplies the serving certificate; nil watches CertDir's files.
+	// If it implements Starter, Start runs it.
+	Certs CertSource
+	// EnableHTTP2 turns HTTP/2 on (off by default: CVE-2023-44487 / -39325).
+	EnableHTTP2 bool
+
+	// ProbeAddr serves /healthz and /readyz over plain HTTP, MetricsAddr
+	// /metrics; "" or "0" disables one, the same address (not port 0) serves
+	// both.
+	ProbeAddr, MetricsAddr string
+
+	// Mutator and Validator are served at MutatePath and ValidatePath.
+	Mutator, Validator admission.Handler
+
+	// ReadyChecks are added to /readyz (certificate and webhook listener are
+	// always checked).
+	ReadyChecks []Check
+	// Starters run with the server (file reloaders, caches, ...).
+	Starters []Starter
+	// ShutdownDelay is how long /readyz fails before the listeners close on
+	// shutdown, so that endpoints stop sending requests first; in-flight
+	// requests are then drained (up to a minute).
+	ShutdownDelay time.Duration
+	Log           logr.Logger
+}
+
+// Check is one /readyz entry.
+type Check struct {
+	Name  string
+	Check func() error
+	// Informational entries are shown by /readyz but do not fail it (a
+	// config reload that failed while the previous config keeps serving).
+	Informational bool
+}
+
+// Server is the admission webhook server (controller-runtime's, over TLS)
+// with its probe and metrics listeners. It is a manager.Runnable: run it with
+// Start, or add it to a controller-runtime manager.
+type Server struct {
+	// Webhook is the TLS server with both handlers registered.
+	Webhook ctrlwebhook.Server
+
+	opts     Options
+	certs    CertSource
+	checks   []Check
+	draining atomic.Bool
+	probe    atomic.Pointer[string]
+	metrics  atomic.Pointer[string]
+}
+
+// NewServer configures the server: TLS 1.2 minimum, HTTP/2 off unless
+// enabled, certificates from opts.Certs or the cert directory, the mutating
+// and validating handlers registered.
+func NewServer(opts Options) (*Server, error) {
+	if opts.Mutator == nil || opts.Validator == nil {
+		return nil, errors.New("webhook server: both a Mutator and a Validator are required")
+	}
+	if opts.Port == 0 {
+		opts.Port = ctrlwebhook.DefaultPort
+	}
+	if opts.CertName == "" {
+		opts.CertName = "tls.crt"
+	}
+	if opts.KeyName == "" {
+		opts.KeyName = "tls.key"
+	}
+	s := &Server{opts: opts, certs: opts.Certs}
+	if s.certs == nil {
+		if opts.CertDir == "" {
+			return nil, errors.New("webhook server: a cert directory (or a certificate source) is required")
+		}
+		dc := NewDirCerts(filepath.Join(opts.CertDir, opts.CertName), filepath.Join(opts.CertDir, opts.KeyName))
+		dc.Log = opts.Log.WithName("certs")
+		s.certs = dc
+	}
+	s.Webhook = ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Host:     opts.Host,
+		Port:     opts.Port,
+		CertDir:  opts.CertDir,
+		CertName: opts.CertName,
+		KeyName:  opts.KeyName,
+		TLSOpts:  []func(*tls.Config){s.tlsConfig},
+	})
+	for _, h := range []struct {
+		path, name string
+		handler    admission.Handler
+	}{{MutatePath, mutateName, opts.Mutator}, {ValidatePath, validateName, opts.Validator}} {
+		hook, err := admission.StandaloneWebhook(&admission.Webhook{Handler: h.handler, LogConstructor: requestLogger},
+			admission.StandaloneOptions{Logger: opts.Log.WithName(h.name)})
+		if err != nil {
+			return nil, err
+		}
+		s.Webhook.Register(h.path, hook)
+	}
+	started := s.Webhook.StartedChecker()
+	s.checks = append([]Check{
+		{Name: "shutdown", Check: s.notDraining},
+		{Name: "certificate", Check: s.certs.Ready},
+		{Name: "webhook", Check: func() error { return started(nil) }},
+	}, opts.ReadyChecks...)
+	return s, nil
+}
+
+func (s *Server) tlsConfig(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS12
+	if !s.opts.EnableHTTP2 {
+		c.NextProtos = []string{"http/1.1"}
+	}
+	c.GetCertificate = s.certs.GetCertificate
+}
+
+// requestLogger adds the request's identity to the logger only when V(1)
+// logging is on: no per-request work otherwise.
+func requestLogger(base logr.Logger, req *admission.Request) logr.Logger {
+	if req == nil || !base.V(1).Enabled() {
+		return base
+	}
+	return admission.DefaultLogConstructor(base, req)
+}
+
+func (s *Server) notDraining() error {
+	if s.draining.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every
+// replica serves.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// ProbeAddr and MetricsAddr return the bound listener addresses once Start
+// has opened them ("" before, or when disabled).
+func (s *Server) ProbeAddr() string { return load(&s.probe) }
+
+// MetricsAddr: see ProbeAddr.
+func (s *Server) MetricsAddr() string { return load(&s.metrics) }
+
+func load(p *atomic.Pointer[string]) string {
+	if v := p.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// Ready runs the /readyz checks.
+func (s *Server) Ready() error {
+	for _, c := range s.checks {
+		if err := c.Check(); err != nil && !c.Informational {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// Handler serves /healthz, /readyz and /metrics (what the probe and metrics
+// listeners serve).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.probeRoutes(mux)
+	s.metricsRoutes(mux)
+	return mux
+}
+
+func (s *Server) probeRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", s.readyz)
+}
+
+func (s *Server) metricsRoutes(mux *http.ServeMux) {
+	mux.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+}
+
+// readyz lists every check ([+] ok, [-] failing, [!] informational) and
+// answers 500 if a non-informational one fails.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	var b strings.Builder
+	failed := false
+	for _, c := range s.checks {
+		switch err := c.Check(); {
+		case err == nil:
+			fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
+		case c.Informational:
+			fmt.Fprintf(&b, "[!]%s: %v\n", c.Name, err)
+		default:
+			failed = true
+			fmt.Fprintf(&b, "[-]%s failed: %v\n", c.Name, err)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if failed {
+		w.WriteHeader(http.StatusInternalServerError)
+		b.WriteString("readyz check failed\n")
+	} else {
+		b.WriteString("readyz check passed\n")
+	}
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// Start runs the webhook server, the probe and metrics listeners, the
+// certificate source (if it is a Starter) and opts.Starters until ctx ends,
+// then shuts down gracefully: /readyz fails, ShutdownDelay passes, the
+// listeners close and in-flight requests finish. It returns the first error
+// of any part.
+func (s *Server) Start(ctx context.Context) error {
+	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	log := s.opts.Log
+
+	type listener struct {
+		addr  string
+		mux   *http.ServeMux
+		bound []*atomic.Pointer[string]
+	}
+	var listeners []*listener
+	if enabled(s.opts.ProbeAddr) {
+		l := &listener{addr: s.opts.ProbeAddr, mux: http.NewServeMux(), bound: []*atomic.Pointer[string]{&s.probe}}
+		s.probeRoutes(l.mux)
+		listeners = append(listeners, l)
+	}
+	if enabled(s.opts.MetricsAddr) {
+		if len(listeners) > 0 && s.opts.MetricsAddr == s.opts.ProbeAddr && !strings.HasSuffix(s.opts.ProbeAddr, ":0") {
+			s.metricsRoutes(listeners[0].mux)
+			listeners[0].bound = append(listeners[0].bound, &s.metrics)
+		} else {
+			l := &listener{addr: s.opts.MetricsAddr, mux: http.NewServeMux(), bound: []*atomic.Pointer[string]{&s.metrics}}
+			s.metricsRoutes(l.mux)
+			listeners = append(listeners, l)
+		}
+	}
+
+	errc := make(chan error, len(listeners)+len(s.opts.Starters)+2)
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(inner); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("listen %s: %w", l.addr, err)
+		}
+		addr := ln.Addr().String()
+		for _, b := range l.bound {
+			b.Store(&addr)
+		}
+		srv := &http.Server{Handler: l.mux, ReadHeaderTimeout: 5 * time.Second}
+		run("serve "+addr, func(ctx context.Context) error {
+			go func() {
+				<-ctx.Done()
+				sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+				defer c()
+				_ = srv.Shutdown(sctx)
+			}()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		log.Info("serving probes/metrics", "address", addr)
+	}
+	if st, ok := s.certs.(Starter); ok {
+		run("certificates", st.Start)
+	}
+	for i, st := range s.opts.Starters {
+		run(fmt.Sprintf("starter %d (%T)", i, st), st.Start)
+	}
+	run("webhook server", s.Webhook.Start)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.draining.Store(true)
+	if err == nil && s.opts.ShutdownDelay > 0 {
+		log.Info("shutting down: not ready, waiting before closing the listeners", "delay", s.opts.ShutdownDelay)
+		select {
+		case <-time.After(s.opts.ShutdownDelay):
+		case err = <-errc:
+		}
+	}
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-errc:
+		return err
+	default:
+	}
+	log.Info("webhook server stopped")
+	return nil
+}
+
+func enabled(addr string) bool { return addr != "" && addr != "0" }

@@ -1,0 +1,185 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/config"
+	"github.com/flyte-admission/flyte-admission/plugins"
+	"github.com/flyte-admission/flyte-admission/policy"
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Validator is the validating webhook: every SparkApplication, RayJob and
+// DaskJob, annotated or not, is checked against its plugin's invariants and
+// the cluster policies. Violations of enforce-mode policies deny the request
+// (422, naming the fields), warn-mode ones become admission warnings,
+// audit-mode ones are logged and counted. DELETEs, objects being deleted and,
+// on UPDATE, violations the stored object already had (so that finalizers,
+// phase annotations and label edits of objects admitted under older rules
+// still go through; they come back as warnings) are admitted. No side
+// effects: dryRun requests are answered like the others.
+type Validator struct {
+	Registry *plugins.Registry
+	// Config returns the current plugin configuration (hot reload).
+	Config func() *config.Config
+	// Policies returns the current policies (nil: the invariants, enforced).
+	Policies func() *policy.Set
+	// Log receives audit-mode violations (nil: the request's logger).
+	Log *logr.Logger
+}
+
+var _ admission.Handler = (*Validator)(nil)
+
+// Handle implements admission.Handler.
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, result, findings := v.handle(ctx, req)
+	kind := req.Kind.Kind
+	for i := range findings {
+		f := &findings[i]
+		switch f.Mode {
+		case policy.Audit:
+			policyAudits.WithLabelValues(kind, f.Policy).Inc()
+			log := logr.FromContextOrDiscard(ctx)
+			if v.Log != nil {
+				log = *v.Log
+			}
+			log.Info("policy violation (audit mode)", "policy", f.Policy, "kind", kind, "namespace", req.Namespace,
+				"name", req.Name, "operation", req.Operation, "violations", f.Messages())
+		case policy.Enforce:
+			if result == ResultDenied {
+				denialsTotal.WithLabelValues(kind, f.Policy).Inc()
+			}
+		}
+	}
+	observe(validateName, kind, string(req.Operation), result, start)
+	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
+		log.Info("validate", "kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
+			"dryRun", req.DryRun != nil && *req.DryRun, "result", result, "warnings", len(resp.Warnings), "duration", time.Since(start))
+	}
+	return resp
+}
+
+func (v *Validator) handle(ctx context.Context, req admission.Request) (admission.Response, string, []policy.Finding) {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return allowed, ResultAllowed, nil
+	}
+	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+	p, ok := v.Registry.ForKind(gk)
+	if !ok {
+		return allowed, ResultAllowed, nil
+	}
+	obj, err := decodeTyped(p, req.Object.Raw, req.Namespace)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode %s: %w", req.Kind.Kind, err)), ResultError, nil
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		return allowed, ResultAllowed, nil // finishing a deletion (finalizers) is never refused
+	}
+	cfg := current(v.Config)
+	var set *policy.Set
+	if v.Policies != nil {
+		set = v.Policies()
+	}
+	findings := set.Findings(obj, p.PodSpecs(obj), p.Validate(obj, cfg))
+	if len(findings) == 0 {
+		return allowed, ResultAllowed, nil
+	}
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 && enforced(findings) {
+		if old, err := decodeTyped(p, req.OldObject.Raw, req.Namespace); err == nil {
+			findings = ratchet(findings, set.Findings(old, p.PodSpecs(old), p.Validate(old, cfg)))
+		}
+	}
+	var denials field.ErrorList
+	var warnings []string
+	for _, f := range findings {
+		switch f.Mode {
+		case policy.Enforce:
+			denials = append(denials, f.Errs...)
+		case policy.Warn:
+			warnings = append(warnings, f.Messages()...)
+		}
+	}
+	if len(denials) > 0 {
+		resp := Denied(gk, obj.GetName(), denials)
+		resp.Warnings = warnings
+		return resp, ResultDenied, findings
+	}
+	if len(warnings) > 0 {
+		return admission.Allowed("").WithWarnings(warnings...), ResultWarned, findings
+	}
+	return allowed, ResultAllowed, findings
+}
+
+func decodeTyped(p plugins.Plugin, raw []byte, namespace string) (client.Object, error) {
+	obj := p.NewObject()
+	if err := json.Unmarshal(raw, obj); err != nil {
+		return nil, err
+	}
+	if obj.GetNamespace() == "" {
+		obj.SetNamespace(namespace)
+	}
+	return obj, nil
+}
+
+func enforced(fs []policy.Finding) bool {
+	for _, f := range fs {
+		if f.Mode == policy.Enforce {
+			return true
+		}
+	}
+	return false
+}
+
+// ratchet turns the enforce-mode violations the stored object already had
+// into warnings: an UPDATE is refused only for what it breaks.
+func ratchet(findings, old []policy.Finding) []policy.Finding {
+	out := make([]policy.Finding, 0, len(findings)+1)
+	for _, f := range findings {
+		if f.Mode != policy.Enforce {
+			out = append(out, f)
+			continue
+		}
+		var had []string
+		for _, o := range old {
+			if o.Policy == f.Policy {
+				for _, e := range o.Errs {
+					had = append(had, e.Error())
+				}
+			}
+		}
+		var keep, pre field.ErrorList
+		for _, e := range f.Errs {
+			if contains(had, e.Error()) {
+				pre = append(pre, e)
+			} else {
+				keep = append(keep, e)
+			}
+		}
+		if len(keep) > 0 {
+			out = append(out, policy.Finding{Policy: f.Policy, Mode: policy.Enforce, Errs: keep})
+		}
+		if len(pre) > 0 {
+			out = append(out, policy.Finding{Policy: f.Policy + " (already violated before this update)", Mode: policy.Warn, Errs: pre})
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
