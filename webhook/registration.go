@@ -147,13 +147,22 @@ func rules() []admissionregistrationv1.RuleWithOperations {
 // namespaceSelector excludes kube-system, the webhook's own namespace and
 // namespaces labelled flyte.org/admission=disabled.
 func (o RegistrationOptions) namespaceSelector() *metav1.LabelSelector {
+	s := o.systemNamespaceSelector()
+	s.MatchExpressions = append(s.MatchExpressions,
+		metav1.LabelSelectorRequirement{Key: OptOutLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{OptOutValue}})
+	return s
+}
+
+// systemNamespaceSelector excludes kube-system and the webhook's own namespace
+// only: the admission policy also guards namespaces that opted out of the
+// webhooks, since a skeleton stored there would reach the operator as is.
+func (o RegistrationOptions) systemNamespaceSelector() *metav1.LabelSelector {
 	excluded := []string{"kube-system"}
 	if o.Namespace != "kube-system" {
 		excluded = append(excluded, o.Namespace)
 	}
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
-		{Key: OptOutLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{OptOutValue}},
 	}}
 }
 
@@ -261,7 +270,7 @@ func ValidatingAdmissionPolicy(o RegistrationOptions) *admissionregistrationv1.V
 }
 
 // ValidatingAdmissionPolicyBinding binds the policy in Deny mode to every
-// namespace the webhooks serve.
+// namespace but kube-system and the webhook's own, opted-out ones included.
 func ValidatingAdmissionPolicyBinding(o RegistrationOptions) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
 	o = o.withDefaults()
 	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -270,7 +279,7 @@ func ValidatingAdmissionPolicyBinding(o RegistrationOptions) *admissionregistrat
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
 			PolicyName:        o.Name,
 			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: o.namespaceSelector()},
+			MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: o.systemNamespaceSelector()},
 		},
 	}
 }

@@ -82,7 +82,9 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	require.Equal(t, "ValidatingAdmissionPolicyBinding", b.Kind)
 	require.Equal(t, p.Name, b.Spec.PolicyName)
 	require.Equal(t, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, b.Spec.ValidationActions)
-	requireSelector(t, b.Spec.MatchResources.NamespaceSelector, "flyte")
+	require.Equal(t, []metav1.LabelSelectorRequirement{
+		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "flyte"}},
+	}, b.Spec.MatchResources.NamespaceSelector.MatchExpressions, "the policy also guards namespaces that opted out of the webhooks")
 }
 
 func TestRegistrationObjects(t *testing.T) {
