@@ -56,7 +56,7 @@ func (e *Error) Error() string {
 
 // FieldErrors renders the error as a field.ErrorList (for admission denials).
 func (e *Error) FieldErrors() field.ErrorList {
-	return field.ErrorList{field.Invalid(pathOf(e.Field), "", e.Message)}
+	return field.ErrorList{field.Invalid(pathOf(e.Field), field.OmitValueType{}, e.Message)}
 }
 
 func pathOf(s string) *field.Path {
@@ -191,7 +191,7 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 	if err != nil {
 		return nil, err
 	}
-	merged := mergeObject(gen, obj, base)
+	merged := mergeObject(gen, obj, base, p.CRDDefaults())
 	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
 	res.Object = merged
 	res.Patch = Diff(obj, merged)
@@ -254,7 +254,7 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 
 // mergeObject lays obj's metadata labels/annotations/finalizers and spec over
 // gen; everything else of obj is kept as it is.
-func mergeObject(gen, obj, base map[string]any) map[string]any {
+func mergeObject(gen, obj, base map[string]any, defaults map[string]any) map[string]any {
 	out := make(map[string]any, len(obj)+1)
 	for k, v := range obj {
 		out[k] = v
@@ -268,7 +268,7 @@ func mergeObject(gen, obj, base map[string]any) map[string]any {
 	bm, _ := base["metadata"].(map[string]any)
 	for _, k := range []string{"labels", "annotations"} {
 		if g, ok := gm[k]; ok {
-			meta[k] = merge(g, om[k], bm[k])
+			meta[k] = merge(g, om[k], bm[k], "metadata."+k, nil)
 		}
 	}
 	if f, ok := gm["finalizers"].([]any); ok {
@@ -276,7 +276,7 @@ func mergeObject(gen, obj, base map[string]any) map[string]any {
 	}
 	out["metadata"] = meta
 	if spec, ok := gen["spec"]; ok {
-		out["spec"] = merge(spec, obj["spec"], base["spec"])
+		out["spec"] = merge(spec, obj["spec"], base["spec"], "spec", defaults)
 	}
 	return out
 }
@@ -330,14 +330,18 @@ func stringMap(v any) map[string]string {
 func asError(err error) error {
 	var te *task.Error
 	if errors.As(err, &te) {
-		return &Error{Field: te.Field, Code: te.Code, Message: te.Err.Error()}
+		return &Error{Field: te.Field, Code: te.Code, Message: clean(te.Err.Error())}
 	}
 	var fe *podspec.FieldError
 	if errors.As(err, &fe) {
-		return &Error{Field: fe.Field, Code: "BadTaskSpecification", Message: fe.Err.Error()}
+		return &Error{Field: fe.Field, Code: "BadTaskSpecification", Message: clean(fe.Err.Error())}
 	}
-	return &Error{Message: err.Error()}
+	return &Error{Message: clean(err.Error())}
 }
+
+// clean replaces the non-breaking spaces the protobuf library puts in its
+// errors (to discourage matching on them) with plain ones.
+func clean(s string) string { return strings.ReplaceAll(s, "\u00a0", " ") }
 
 func gvkOf(obj map[string]any) schema.GroupVersionKind {
 	av, _ := obj["apiVersion"].(string)

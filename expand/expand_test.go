@@ -249,3 +249,20 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCRDDefaultsAreNotUserFields: the apiserver defaults a RayJob's
+// ttlSecondsAfterFinished to 0 before admission; the task's 300 must win.
+func TestCRDDefaultsAreNotUserFields(t *testing.T) {
+	x := newExpander(t, "")
+	obj := readObjects(t, "../examples/ray-autoscaling.yaml")[0].Map
+	obj["spec"] = map[string]any{"ttlSecondsAfterFinished": json.Number("0"), "backoffLimit": json.Number("0"), "submissionMode": "K8sJobMode"}
+	res, err := x.Expand(context.Background(), obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("300"), path(res.Object, "spec", "ttlSecondsAfterFinished"))
+	require.Equal(t, "K8sJobMode", path(res.Object, "spec", "submissionMode"), "defaults we do not generate stay")
+
+	obj["spec"] = map[string]any{"ttlSecondsAfterFinished": json.Number("60")}
+	res, err = x.Expand(context.Background(), obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("60"), path(res.Object, "spec", "ttlSecondsAfterFinished"), "a value the user wrote wins")
+}

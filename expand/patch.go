@@ -115,8 +115,9 @@ func Equal(a, b any) bool {
 
 // merge lays the user's object over the generated one. Maps merge key by key;
 // elsewhere the user's value wins, unless it equals base (what an earlier
-// expansion generated there), in which case the new generation wins.
-func merge(gen, user, base any) any {
+// expansion generated there) or the CRD's default at that path (which the
+// apiserver set before admission), in which case the generated value wins.
+func merge(gen, user, base any, path string, defaults map[string]any) any {
 	if user == nil {
 		return gen
 	}
@@ -142,7 +143,7 @@ func merge(gen, user, base any) any {
 				continue
 			}
 			if inGen {
-				out[k] = merge(gv, uv, bv)
+				out[k] = merge(gv, uv, bv, path+"."+k, defaults)
 			} else {
 				out[k] = uv
 			}
@@ -150,6 +151,9 @@ func merge(gen, user, base any) any {
 		return out
 	}
 	if base != nil && Equal(user, base) {
+		return gen
+	}
+	if d, ok := defaults[path]; ok && Equal(user, d) {
 		return gen
 	}
 	return user

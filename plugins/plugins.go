@@ -54,6 +54,11 @@ type Plugin interface {
 	// PodSpecs lists the pod specs inside obj with their field paths, for
 	// cluster policies.
 	PodSpecs(obj client.Object) []PodSpecRef
+	// CRDDefaults are the values the operator's CRD schema defaults outside
+	// lists (dotted paths, numbers as json.Number). The apiserver sets them
+	// before admission, so a skeleton's value equal to one is not taken as
+	// written by the user.
+	CRDDefaults() map[string]any
 }
 
 // PodSpecRef is a pod spec inside an object.

@@ -96,7 +96,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		errs := xe.FieldErrors()
 		if xe.Field == "" {
 			// The expansion failed without naming a field: it is the task's.
-			errs = field.ErrorList{field.Invalid(templatePath, "", xe.Message)}
+			errs = field.ErrorList{field.Invalid(templatePath, field.OmitValueType{}, xe.Message)}
 		}
 		return Denied(gk, objectName(req), errs), ResultDenied, policyExpansion
 	}

@@ -1,0 +1,412 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/test/testenv"
+	"github.com/flyte-admission/flyte-admission/webhook"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+const examplesConfig = "../../examples/config/plugins.yaml"
+
+// binary is the flyte-admission binary built once for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flyte-admission-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "flyte-admission")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/flyte-admission")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build flyte-admission:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cluster is a control plane with our webhooks registered and the real
+// flyte-admission serve process behind them.
+type cluster struct {
+	*testenv.Env
+	probe, metrics string
+	policies       string // policies file, rewritten by tests
+	serveLog       *bytes.Buffer
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCluster registers the mutating and validating webhooks (envtest points
+// them at a local port with its own serving certificate) and the admission
+// policy, then runs `flyte-admission serve` on that port.
+func startCluster(t *testing.T, policies string) *cluster {
+	t.Helper()
+	opts := webhook.RegistrationOptions{Namespace: "flyte-admission"}
+	env := testenv.Start(t, testenv.Options{WebhookInstallOptions: envtest.WebhookInstallOptions{
+		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{webhook.MutatingWebhookConfiguration(opts)},
+		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{webhook.ValidatingWebhookConfiguration(opts)},
+	}})
+	ctx := context.Background()
+	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicy(opts)))
+	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicyBinding(opts)))
+
+	c := &cluster{Env: env, serveLog: &bytes.Buffer{}}
+	c.policies = filepath.Join(t.TempDir(), "policies.yaml")
+	require.NoError(t, os.WriteFile(c.policies, []byte(policies), 0o644))
+	wio := env.Env.WebhookInstallOptions
+	c.probe = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.metrics = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cmd := exec.Command(binary, "serve",
+		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort), "--cert-dir", wio.LocalServingCertDir,
+		"--config", examplesConfig, "--policies", c.policies, "--kubeconfig", env.Kubeconfig,
+		"--probe-addr", c.probe, "--metrics-addr", c.metrics, "--namespace", "flyte-admission",
+		"--reload-interval", "100ms", "--shutdown-delay", "0s")
+	cmd.Stdout, cmd.Stderr = c.serveLog, c.serveLog
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("serve did not stop within 20 s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("serve log:\n%s", c.serveLog.String())
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + c.probe + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, time.Minute, 100*time.Millisecond, "flyte-admission serve never became ready:\n%s", c.serveLog)
+	return c
+}
+
+func (c *cluster) kubectl(t *testing.T, stdin []byte, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.Kubectl(ctx, stdin, args...)
+}
+
+// getJSON returns the stored object.
+func (c *cluster) getJSON(t *testing.T, kind, ns, name string) map[string]any {
+	t.Helper()
+	out, stderr, err := c.kubectl(t, nil, "get", kind, name, "-n", ns, "-o", "json")
+	require.NoError(t, err, stderr)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	return m
+}
+
+// offline runs `flyte-admission expand` on a file and returns the objects.
+func offline(t *testing.T, file string) []map[string]any {
+	t.Helper()
+	out, err := exec.Command(binary, "expand", "-f", file, "--config", examplesConfig, "-o", "json").Output()
+	require.NoError(t, err)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(out, &v))
+	if v["kind"] == "List" {
+		var objs []map[string]any
+		for _, it := range v["items"].([]any) {
+			objs = append(objs, it.(map[string]any))
+		}
+		return objs
+	}
+	return []map[string]any{v}
+}
+
+// comparable drops empty values and the Spark start time (a timestamp taken
+// at expansion), so that two expansions of one skeleton compare equal.
+func comparable(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range t {
+			if k == "spark.kubernetes.driverEnv.FLYTE_START_TIME" {
+				continue
+			}
+			if n := comparable(x); !empty(n) {
+				out[k] = n
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = comparable(x)
+		}
+		return out
+	}
+	return v
+}
+
+func empty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}
+
+func meta(m map[string]any) map[string]any { return m["metadata"].(map[string]any) }
+
+func jobFiles(t *testing.T) []string {
+	files, err := filepath.Glob("../../examples/*.yaml")
+	require.NoError(t, err)
+	var out []string
+	for _, f := range files {
+		if !strings.HasPrefix(filepath.Base(f), "00-") {
+			out = append(out, f)
+		}
+	}
+	require.GreaterOrEqual(t, len(out), 9)
+	return out
+}
+
+func TestWebhook(t *testing.T) {
+	c := startCluster(t, "invariants: {mode: enforce}\nforbid-privileged: {}\n")
+
+	t.Run("kubectl apply of the examples stores fully expanded objects", func(t *testing.T) {
+		out, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/")
+		require.NoError(t, err, stderr)
+		require.Contains(t, out, "created")
+		for _, f := range jobFiles(t) {
+			for _, want := range offline(t, f) {
+				m := meta(want)
+				got := c.getJSON(t, want["kind"].(string), m["namespace"].(string), m["name"].(string))
+				defaults, err := crds.Defaults(want["kind"].(string))
+				require.NoError(t, err)
+				if w, g := comparable(want["spec"]), comparable(got["spec"]); !assertEqualJSON(t, w, g, defaults) {
+					t.Fatalf("%s: stored spec differs from the offline expansion", f)
+				}
+				ann := meta(got)["annotations"].(map[string]any)
+				require.Equal(t, meta(want)["annotations"].(map[string]any)["flyte.org/expanded-from"], ann["flyte.org/expanded-from"])
+			}
+		}
+	})
+
+	t.Run("applying the same files again changes nothing", func(t *testing.T) {
+		before := map[string]string{}
+		for _, f := range jobFiles(t) {
+			for _, o := range offline(t, f) {
+				m := meta(o)
+				key := o["kind"].(string) + "/" + m["name"].(string)
+				before[key] = meta(c.getJSON(t, o["kind"].(string), m["namespace"].(string), m["name"].(string)))["resourceVersion"].(string)
+			}
+		}
+		out, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/")
+		require.NoError(t, err, stderr)
+		require.NotContains(t, out, "configured")
+		for key, rv := range before {
+			kind, name, _ := strings.Cut(key, "/")
+			require.Equal(t, rv, meta(c.getJSON(t, kind, "flytesnacks-development", name))["resourceVersion"], key)
+		}
+	})
+
+	t.Run("server-side dry run returns the expansion and stores nothing", func(t *testing.T) {
+		data, err := os.ReadFile("../../examples/ray-train.yaml")
+		require.NoError(t, err)
+		renamed := bytes.Replace(data, []byte("name: ray-train\n"), []byte("name: ray-dry-run\n"), 1)
+		out, stderr, err := c.kubectl(t, renamed, "apply", "--dry-run=server", "-f", "-", "-o", "json")
+		require.NoError(t, err, stderr)
+		var obj map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &obj))
+		require.NotEmpty(t, obj["spec"].(map[string]any)["submitterPodTemplate"], "the dry run shows the expanded object")
+		_, stderr, err = c.kubectl(t, nil, "get", "rayjob", "ray-dry-run", "-n", "flytesnacks-development")
+		require.Error(t, err)
+		require.Contains(t, stderr, "NotFound")
+	})
+
+	t.Run("objects without the annotation are stored as written", func(t *testing.T) {
+		obj := `{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"plain","namespace":"flytesnacks-development"},
+		 "spec":{"type":"Scala","sparkVersion":"3.5.1","mode":"cluster","image":"spark:3.5.1","mainClass":"org.example.Main","mainApplicationFile":"local:///app.jar",
+		  "driver":{"cores":1,"memory":"512m"},"executor":{"instances":1,"cores":1,"memory":"512m"}}}`
+		_, stderr, err := c.kubectl(t, []byte(obj), "create", "-f", "-")
+		require.NoError(t, err, stderr)
+		got := c.getJSON(t, "sparkapplication", "flytesnacks-development", "plain")
+		var want map[string]any
+		require.NoError(t, json.Unmarshal([]byte(obj), &want))
+		require.NotContains(t, meta(got), "annotations")
+		require.True(t, assertEqualJSON(t, comparable(want["spec"]), comparable(got["spec"]), nil), "stored as written")
+	})
+
+	refusals := []struct {
+		name, obj, want string
+	}{
+		{"broken template",
+			`{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"broken","namespace":"flytesnacks-development","annotations":{"flyte.org/task-template":"{\"type\": "}},"spec":{}}`,
+			"metadata.annotations[flyte.org/task-template]"},
+		{"task type of another kind",
+			`{"apiVersion":"ray.io/v1","kind":"RayJob","metadata":{"name":"wrong-kind","namespace":"flytesnacks-development","annotations":{"flyte.org/task-template":"{\"type\":\"spark\",\"container\":{\"image\":\"i\"},\"custom\":{\"mainClass\":\"M\"}}"}},"spec":{}}`,
+			"expands into a SparkApplication, not a RayJob"},
+		{"invalid resources",
+			`{"apiVersion":"kubernetes.dask.org/v1","kind":"DaskJob","metadata":{"name":"bad-res","namespace":"flytesnacks-development","annotations":{"flyte.org/task-template":"{\"type\":\"dask\",\"container\":{\"image\":\"i\",\"resources\":{\"limits\":[{\"name\":\"MEMORY\",\"value\":\"a lot\"}]}},\"custom\":{}}"}},"spec":{}}`,
+			"container.resources.limits[0].value"},
+	}
+	for _, r := range refusals {
+		t.Run("refused: "+r.name, func(t *testing.T) {
+			_, stderr, err := c.kubectl(t, []byte(r.obj), "apply", "-f", "-")
+			require.Error(t, err)
+			require.Contains(t, stderr, "is invalid")
+			require.Contains(t, stderr, r.want)
+		})
+	}
+
+	interruptibleDriver := `{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"by-hand","namespace":"flytesnacks-development"},
+	 "spec":{"type":"Python","sparkVersion":"3.5.1","mode":"cluster","image":"spark:3.5.1","mainApplicationFile":"local:///app.py",
+	  "driver":{"cores":1,"tolerations":[{"key":"lifecycle","operator":"Equal","value":"spot","effect":"NoSchedule"}]},"executor":{"instances":2}}}`
+	t.Run("a hand-written interruptible driver is refused in enforce mode", func(t *testing.T) {
+		_, stderr, err := c.kubectl(t, []byte(interruptibleDriver), "apply", "-f", "-")
+		require.Error(t, err)
+		require.Contains(t, stderr, "spec.driver.tolerations[0]")
+	})
+	t.Run("and accepted with a warning in warn mode", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(c.policies, []byte("invariants: {mode: warn}\nforbid-privileged: {}\n"), 0o644))
+		var stderr string
+		require.Eventually(t, func() bool {
+			var err error
+			_, stderr, err = c.kubectl(t, []byte(interruptibleDriver), "apply", "-f", "-")
+			return err == nil
+		}, 30*time.Second, 200*time.Millisecond, "the policy change was not picked up: %s", stderr)
+		require.Contains(t, stderr, "Warning:")
+		require.Contains(t, stderr, "spec.driver.tolerations[0]")
+	})
+
+	t.Run("the admission policy refuses skeletons in namespaces that opted out of the webhooks", func(t *testing.T) {
+		_, stderr, err := c.kubectl(t, []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"opted-out","labels":{"flyte.org/admission":"disabled"}}}`), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		// A skeleton that passes the CRD schema (which runs before admission policies).
+		obj := `{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"skeleton","namespace":"opted-out",
+		 "annotations":{"flyte.org/task-template":"{\"type\":\"spark\",\"container\":{\"image\":\"i\"},\"custom\":{\"mainClass\":\"M\"}}"}},
+		 "spec":{"type":"Scala","sparkVersion":"3.5.1","mainApplicationFile":"local:///app.jar","driver":{},"executor":{}}}`
+		_, stderr, err = c.kubectl(t, []byte(obj), "apply", "-f", "-")
+		require.Error(t, err)
+		require.Contains(t, stderr, "ValidatingAdmissionPolicy")
+		require.Contains(t, stderr, "flyte.org/expanded-from")
+	})
+
+	t.Run("metrics count the requests", func(t *testing.T) {
+		resp, err := http.Get("http://" + c.metrics + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(resp.Body)
+		body := buf.String()
+		require.Contains(t, body, `flyte_admission_requests_total{kind="SparkApplication",operation="CREATE",result="patched",webhook="mutate"}`)
+		require.Contains(t, body, `flyte_admission_denials_total{kind="SparkApplication",policy="invariants"}`)
+		logLatency(t, body)
+	})
+}
+
+// logLatency prints the mean admission latency seen by the server, from its
+// histogram (for the closing note; not asserted).
+func logLatency(t *testing.T, metrics string) {
+	var sum, count float64
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "flyte_admission_request_duration_seconds_sum") {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			sum += v
+		}
+		if strings.HasPrefix(line, "flyte_admission_request_duration_seconds_count") {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			count += v
+		}
+	}
+	if count > 0 {
+		t.Logf("admission requests: %.0f, mean server latency %.2f ms", count, 1000*sum/count)
+	}
+}
+
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
+// assertEqualJSON compares two decoded JSON values and reports the paths
+// where they differ. got may also hold fields the CRD schema defaults (the
+// apiserver adds them), with their default value.
+func assertEqualJSON(t *testing.T, want, got any, defaults map[string]any) bool {
+	t.Helper()
+	var diffs []string
+	var walk func(path string, a, b any)
+	walk = func(path string, a, b any) {
+		am, aok := a.(map[string]any)
+		bm, bok := b.(map[string]any)
+		if aok && bok {
+			for k := range am {
+				walk(path+"."+k, am[k], bm[k])
+			}
+			for k := range bm {
+				if _, ok := am[k]; ok {
+					continue
+				}
+				if d, isDefault := defaults[listIndex.ReplaceAllString(path+"."+k, "[]")]; isDefault {
+					dj, _ := json.Marshal(d)
+					gj, _ := json.Marshal(bm[k])
+					if bytes.Equal(dj, gj) {
+						continue
+					}
+				}
+				walk(path+"."+k, nil, bm[k])
+			}
+			return
+		}
+		al, aok := a.([]any)
+		bl, bok := b.([]any)
+		if aok && bok && len(al) == len(bl) {
+			for i := range al {
+				walk(fmt.Sprintf("%s[%d]", path, i), al[i], bl[i])
+			}
+			return
+		}
+		aj, _ := json.Marshal(a)
+		bj, _ := json.Marshal(b)
+		if !bytes.Equal(aj, bj) {
+			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %s", path, aj, bj))
+		}
+	}
+	walk("spec", want, got)
+	for _, d := range diffs {
+		t.Log(d)
+	}
+	return len(diffs) == 0
+}
