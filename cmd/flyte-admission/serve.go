@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flyte-admission/flyte-admission/certs"
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/objects"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
@@ -24,6 +26,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -41,6 +44,11 @@ type serveFlags struct {
 	enableHTTP2           bool
 	reloadInterval        time.Duration
 	shutdownDelay         time.Duration
+
+	// --cert-mode=self
+	certSecret, serviceName, webhookName string
+	certValidity                         time.Duration
+	extraSANs                            []string
 }
 
 // certProvider is the seam for certificates: it returns the certificate
@@ -63,6 +71,46 @@ var certModes = map[string]certProvider{
 		d.Log = log.WithName("certs")
 		return d, nil, nil
 	},
+	"self": selfManagedCerts,
+}
+
+// selfManagedCerts bootstraps and rotates the CA and serving certificate: in
+// a Secret shared by all replicas when there is cluster access (and patches
+// the webhook configurations' caBundle), else in --cert-dir/store.
+func selfManagedCerts(f *serveFlags, kube *rest.Config, log logr.Logger) (webhook.CertSource, []webhook.Starter, error) {
+	if f.certName != "tls.crt" || f.keyName != "tls.key" {
+		return nil, nil, errors.New("--cert-mode=self writes tls.crt and tls.key: leave --tls-cert-name and --tls-key-name alone")
+	}
+	o := certs.Options{
+		ServiceName:      f.serviceName,
+		ServiceNamespace: f.namespace,
+		CertDir:          f.certDir,
+		ServingValidity:  f.certValidity,
+		Log:              log.WithName("certs"),
+	}
+	for _, san := range f.extraSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			o.ExtraIPs = append(o.ExtraIPs, ip)
+		} else {
+			o.ExtraDNSNames = append(o.ExtraDNSNames, san)
+		}
+	}
+	if kube != nil {
+		c, err := client.New(kube, client.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("client for certificates: %w", err)
+		}
+		o.Client = c
+		o.SecretName, o.SecretNamespace = f.certSecret, f.namespace
+		o.MutatingWebhookName, o.ValidatingWebhookName = f.webhookName, f.webhookName
+	}
+	m, err := certs.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := webhook.NewDirCerts(joinPath(f.certDir, f.certName), joinPath(f.certDir, f.keyName))
+	d.Log = log.WithName("certs")
+	return d, []webhook.Starter{m}, nil
 }
 
 func joinPath(dir, name string) string { return strings.TrimSuffix(dir, "/") + "/" + name }
@@ -105,6 +153,11 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often --config and --policies are checked for changes")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "how long /readyz fails before the listeners close on shutdown")
+	fs.StringVar(&f.certSecret, "cert-secret", webhook.DefaultName+"-certs", "--cert-mode=self: the Secret in --namespace holding the shared CA and serving certificate")
+	fs.StringVar(&f.serviceName, "service-name", webhook.DefaultName, "--cert-mode=self: the Service the apiserver calls (the certificate's names follow it)")
+	fs.StringVar(&f.webhookName, "webhook-name", webhook.DefaultName, "--cert-mode=self: the Mutating and ValidatingWebhookConfiguration whose caBundle is kept current")
+	fs.DurationVar(&f.certValidity, "cert-validity", 365*24*time.Hour, "--cert-mode=self: serving certificate lifetime (renewed at two thirds)")
+	fs.StringSliceVar(&f.extraSANs, "extra-san", nil, "--cert-mode=self: extra DNS names or IPs in the serving certificate (e.g. 127.0.0.1 for local runs)")
 	gofs := flag.NewFlagSet("zap", flag.ContinueOnError)
 	zopts.BindFlags(gofs)
 	fs.AddGoFlagSet(gofs)

@@ -22,6 +22,8 @@ import (
 	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -68,7 +70,7 @@ func freePort(t *testing.T) int {
 // startCluster registers the mutating and validating webhooks (envtest points
 // them at a local port with its own serving certificate) and the admission
 // policy, then runs `flyte-admission serve` on that port.
-func startCluster(t *testing.T, policies string) *cluster {
+func startCluster(t *testing.T, policies string, serveArgs ...string) *cluster {
 	t.Helper()
 	opts := webhook.RegistrationOptions{Namespace: "flyte-admission"}
 	env := testenv.Start(t, testenv.Options{WebhookInstallOptions: envtest.WebhookInstallOptions{
@@ -78,6 +80,8 @@ func startCluster(t *testing.T, policies string) *cluster {
 	ctx := context.Background()
 	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicy(opts)))
 	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicyBinding(opts)))
+	// flyte-admission's own namespace (its certificate Secret lives there).
+	require.NoError(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}))
 
 	c := &cluster{Env: env, serveLog: &bytes.Buffer{}}
 	c.policies = filepath.Join(t.TempDir(), "policies.yaml")
@@ -85,11 +89,15 @@ func startCluster(t *testing.T, policies string) *cluster {
 	wio := env.Env.WebhookInstallOptions
 	c.probe = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	c.metrics = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(binary, "serve",
-		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort), "--cert-dir", wio.LocalServingCertDir,
+	args := []string{"serve",
+		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort),
 		"--config", examplesConfig, "--policies", c.policies, "--kubeconfig", env.Kubeconfig,
 		"--probe-addr", c.probe, "--metrics-addr", c.metrics, "--namespace", "flyte-admission",
-		"--reload-interval", "100ms", "--shutdown-delay", "0s")
+		"--reload-interval", "100ms", "--shutdown-delay", "0s"}
+	if len(serveArgs) == 0 {
+		serveArgs = []string{"--cert-dir", wio.LocalServingCertDir} // envtest's certificate
+	}
+	cmd := exec.Command(binary, append(args, serveArgs...)...)
 	cmd.Stdout, cmd.Stderr = c.serveLog, c.serveLog
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
