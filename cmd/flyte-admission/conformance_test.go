@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/flyte-admission/flyte-admission/test/jsoncmp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,7 +64,7 @@ func TestConformance(t *testing.T) {
 			want := normalize(expected["spec"])
 			have := normalize(got["spec"])
 			require.NotEmpty(t, want)
-			require.Equal(t, want, have)
+			require.Empty(t, jsoncmp.Diff("spec", want, have, nil))
 		})
 	}
 }
@@ -85,58 +85,5 @@ func linkPairs(v any) [][2]string {
 // normalize applies the comparison rules of the conformance README: empty
 // values dropped, env lists keyed by name, the Spark start time ignored.
 func normalize(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, x := range t {
-			if k == "spark.kubernetes.driverEnv.FLYTE_START_TIME" {
-				continue
-			}
-			if k == "env" {
-				if list, ok := x.([]any); ok {
-					x = envByName(list)
-				}
-			}
-			n := normalize(x)
-			if isEmpty(n) {
-				continue
-			}
-			out[k] = n
-		}
-		return out
-	case []any:
-		out := make([]any, 0, len(t))
-		for _, x := range t {
-			out = append(out, normalize(x))
-		}
-		return out
-	}
-	return v
-}
-
-func envByName(list []any) map[string]any {
-	out := map[string]any{}
-	names := []string{}
-	for _, e := range list {
-		m, _ := e.(map[string]any)
-		name, _ := m["name"].(string)
-		names = append(names, name)
-		out[name] = m
-	}
-	sort.Strings(names)
-	return out
-}
-
-func isEmpty(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return true
-	case string:
-		return t == ""
-	case map[string]any:
-		return len(t) == 0
-	case []any:
-		return len(t) == 0
-	}
-	return false
+	return jsoncmp.Normalize(v, jsoncmp.Options{EnvByName: true, Ignore: map[string]bool{jsoncmp.StartTime: true}})
 }

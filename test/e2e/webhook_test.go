@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/test/jsoncmp"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/stretchr/testify/require"
@@ -162,40 +163,7 @@ func offline(t *testing.T, file string) []map[string]any {
 // comparable drops empty values and the Spark start time (a timestamp taken
 // at expansion), so that two expansions of one skeleton compare equal.
 func comparable(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, x := range t {
-			if k == "spark.kubernetes.driverEnv.FLYTE_START_TIME" {
-				continue
-			}
-			if n := comparable(x); !empty(n) {
-				out[k] = n
-			}
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = comparable(x)
-		}
-		return out
-	}
-	return v
-}
-
-func empty(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return true
-	case string:
-		return t == ""
-	case map[string]any:
-		return len(t) == 0
-	case []any:
-		return len(t) == 0
-	}
-	return false
+	return jsoncmp.Normalize(v, jsoncmp.Options{Ignore: map[string]bool{jsoncmp.StartTime: true}})
 }
 
 func meta(m map[string]any) map[string]any { return m["metadata"].(map[string]any) }
@@ -369,50 +337,20 @@ func logLatency(t *testing.T, metrics string) {
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)
 
-// assertEqualJSON compares two decoded JSON values and reports the paths
-// where they differ. got may also hold fields the CRD schema defaults (the
+// assertEqualJSON compares two decoded JSON values and logs the paths where
+// they differ. got may also hold fields the CRD schema defaults (the
 // apiserver adds them), with their default value.
 func assertEqualJSON(t *testing.T, want, got any, defaults map[string]any) bool {
 	t.Helper()
-	var diffs []string
-	var walk func(path string, a, b any)
-	walk = func(path string, a, b any) {
-		am, aok := a.(map[string]any)
-		bm, bok := b.(map[string]any)
-		if aok && bok {
-			for k := range am {
-				walk(path+"."+k, am[k], bm[k])
-			}
-			for k := range bm {
-				if _, ok := am[k]; ok {
-					continue
-				}
-				if d, isDefault := defaults[listIndex.ReplaceAllString(path+"."+k, "[]")]; isDefault {
-					dj, _ := json.Marshal(d)
-					gj, _ := json.Marshal(bm[k])
-					if bytes.Equal(dj, gj) {
-						continue
-					}
-				}
-				walk(path+"."+k, nil, bm[k])
-			}
-			return
+	diffs := jsoncmp.Diff("spec", want, got, func(path string, v any) bool {
+		d, ok := defaults[listIndex.ReplaceAllString(path, "[]")]
+		if !ok {
+			return false
 		}
-		al, aok := a.([]any)
-		bl, bok := b.([]any)
-		if aok && bok && len(al) == len(bl) {
-			for i := range al {
-				walk(fmt.Sprintf("%s[%d]", path, i), al[i], bl[i])
-			}
-			return
-		}
-		aj, _ := json.Marshal(a)
-		bj, _ := json.Marshal(b)
-		if !bytes.Equal(aj, bj) {
-			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %s", path, aj, bj))
-		}
-	}
-	walk("spec", want, got)
+		dj, _ := json.Marshal(d)
+		vj, _ := json.Marshal(v)
+		return bytes.Equal(dj, vj)
+	})
 	for _, d := range diffs {
 		t.Log(d)
 	}
