@@ -20,15 +20,22 @@ import (
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/podspec"
 	"github.com/flyte-admission/flyte-admission/policy"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
 // serveFlags are `flyte-admission serve`'s flags.
@@ -44,6 +51,12 @@ type serveFlags struct {
 	enableHTTP2           bool
 	reloadInterval        time.Duration
 	shutdownDelay         time.Duration
+
+	// what runs
+	webhook, watch, watchAll, leaderElect bool
+	watchSet                              bool // --watch given explicitly
+	kubeQPS                               float32
+	kubeBurst                             int
 
 	// --cert-mode=self
 	certSecret, serviceName, webhookName string
@@ -132,6 +145,7 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrllog.SetLogger(zap.New(zap.UseFlagOptions(zopts), zap.WriteTo(cmd.ErrOrStderr())))
+			f.watchSet = cmd.Flags().Changed("watch")
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return runServe(ctx, f, ctrllog.Log.WithName("flyte-admission"))
@@ -153,6 +167,12 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often --config and --policies are checked for changes")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "how long /readyz fails before the listeners close on shutdown")
+	fs.BoolVar(&f.webhook, "webhook", true, "serve the admission webhooks")
+	fs.BoolVar(&f.watch, "watch", true, "run the status watcher (needs cluster access; only the leader reports)")
+	fs.BoolVar(&f.watchAll, "watch-all", false, "report phases of every object of the three kinds, not only those carrying a task template")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect one watcher among the replicas through a Lease in --namespace")
+	fs.Float32Var(&f.kubeQPS, "kube-api-qps", 50, "queries per second to the apiserver (watcher)")
+	fs.IntVar(&f.kubeBurst, "kube-api-burst", 100, "burst of queries to the apiserver (watcher)")
 	fs.StringVar(&f.certSecret, "cert-secret", webhook.DefaultName+"-certs", "--cert-mode=self: the Secret in --namespace holding the shared CA and serving certificate")
 	fs.StringVar(&f.serviceName, "service-name", webhook.DefaultName, "--cert-mode=self: the Service the apiserver calls (the certificate's names follow it)")
 	fs.StringVar(&f.webhookName, "webhook-name", webhook.DefaultName, "--cert-mode=self: the Mutating and ValidatingWebhookConfiguration whose caBundle is kept current")
@@ -257,29 +277,96 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 	} else {
 		log.Info("no cluster access (no --kubeconfig, not in a pod): tasks naming a PodTemplate will be refused")
 	}
-	srv, err := webhook.NewServer(webhook.Options{
-		Host:          f.host,
-		Port:          f.port,
-		CertDir:       f.certDir,
-		CertName:      f.certName,
-		KeyName:       f.keyName,
-		Certs:         certs,
-		EnableHTTP2:   f.enableHTTP2,
-		ProbeAddr:     f.probeAddr,
-		MetricsAddr:   f.metrics,
-		Mutator:       mutator,
-		Validator:     &webhook.Validator{Registry: reg, Config: cfg.Current, Policies: pols.Current},
-		ReadyChecks:   checks,
-		Starters:      starters,
-		ShutdownDelay: f.shutdownDelay,
-		Log:           log,
+	var runners []func(context.Context) error
+	if f.webhook {
+		srv, err := webhook.NewServer(webhook.Options{
+			Host:          f.host,
+			Port:          f.port,
+			CertDir:       f.certDir,
+			CertName:      f.certName,
+			KeyName:       f.keyName,
+			Certs:         certs,
+			EnableHTTP2:   f.enableHTTP2,
+			ProbeAddr:     f.probeAddr,
+			MetricsAddr:   f.metrics,
+			Mutator:       mutator,
+			Validator:     &webhook.Validator{Registry: reg, Config: cfg.Current, Policies: pols.Current},
+			ReadyChecks:   checks,
+			Starters:      starters,
+			ShutdownDelay: f.shutdownDelay,
+			Log:           log,
+		})
+		if err != nil {
+			return err
+		}
+		runners = append(runners, srv.Start)
+	}
+	if f.watch && kube == nil {
+		if f.watchSet {
+			return errors.New("--watch needs cluster access (--kubeconfig, or run in a pod)")
+		}
+		log.Info("no cluster access: the status watcher is off")
+		f.watch = false
+	}
+	if f.watch {
+		mgr, err := newWatchManager(kube, f, cfg.Current, log)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, mgr.Start)
+	}
+	if len(runners) == 0 {
+		return errors.New("nothing to run: both --webhook and --watch are off")
+	}
+	log.Info("starting", "webhook", f.webhook, "watch", f.watch, "port", f.port, "certMode", f.certMode, "certDir", f.certDir,
+		"config", f.configPath, "policies", f.policies, "configGeneration", cfg.Current().Generation, "policyNames", pols.Current().Names())
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range runners {
+		g.Go(func() error { return r(gctx) })
+	}
+	return g.Wait()
+}
+
+// newWatchManager is the status watcher's controller-runtime manager: the
+// leader (Lease in --namespace) reports phases; metrics go to the registry
+// the webhook serves, or to --metrics-addr when the webhook is off.
+func newWatchManager(kube *rest.Config, f *serveFlags, cfg func() *config.Config, log logr.Logger) (manager.Manager, error) {
+	kube = rest.CopyConfig(kube)
+	kube.QPS, kube.Burst = f.kubeQPS, f.kubeBurst
+	scheme := runtime.NewScheme()
+	if err := watch.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	metricsAddr, probeAddr := "0", "0"
+	if !f.webhook {
+		metricsAddr, probeAddr = f.metrics, f.probeAddr
+	}
+	mgr, err := ctrl.NewManager(kube, manager.Options{
+		Scheme:                        scheme,
+		Cache:                         watch.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              webhook.DefaultName + "-watch",
+		LeaderElectionNamespace:       f.namespace,
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        log.WithName("watch"),
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("watcher manager: %w", err)
 	}
-	log.Info("starting", "port", f.port, "certMode", f.certMode, "certDir", f.certDir, "config", f.configPath,
-		"policies", f.policies, "configGeneration", cfg.Current().Generation, "policyNames", pols.Current().Names())
-	return srv.Start(ctx)
+	if !f.webhook {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	if err := watch.Setup(mgr, watch.Options{Config: cfg, All: f.watchAll, Log: log.WithName("watch")}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
 }
 
 func newManifestsCmd() *cobra.Command {
