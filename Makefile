@@ -66,6 +66,13 @@ bench: ## Run the benchmarks (with the control plane available, like test).
 	@$(control_plane); \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchmem ./... -timeout $(TEST_TIMEOUT)
 
+##@ Demo
+
+.PHONY: demo
+demo: build ## Run the demo: a local control plane, the webhook and watcher, kubectl apply of examples/, results.
+	@$(control_plane); \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo -binary bin/flyte-admission -examples examples
+
 ##@ Build
 
 .PHONY: build
