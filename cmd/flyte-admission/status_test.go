@@ -61,7 +61,7 @@ func TestStatus(t *testing.T) {
 		spark := strings.Fields(lines[1])
 		require.Equal(t, []string{"SparkApplication", ns, "spark-pi", "RetryableFailure"}, spark[:4], lines[1])
 		require.Contains(t, lines[1], "Spark Job Failed with Error: driver OOMKilled")
-		require.Equal(t, "https://k8s.example.com/#!/log/status/spark-pi-driver/pod?namespace=status", spark[len(spark)-1])
+		require.Equal(t, "http://localhost:30082/#!/log/status/spark-pi-driver/pod?namespace=status", spark[len(spark)-1])
 		require.Equal(t, []string{"RayJob", ns, "ray-train", "Queued", "Scheduling"}, strings.Fields(lines[2])[:5], lines[2])
 	})
 
