@@ -47,12 +47,12 @@ test: ## Run all tests against a real kube-apiserver + etcd (builds the control 
 	@$(MAKE) --no-print-directory fuzz-short
 
 # Fuzz targets of the decoders of untrusted input: package and target name.
-FUZZ_TARGETS = ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./config:FuzzParse ./expand:FuzzExpandRaw
-FUZZ_SHORT ?= 10s
+FUZZ_TARGETS = ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate
+FUZZ_SHORT ?= 1000x
 FUZZ_LONG ?= 10m
 
 .PHONY: fuzz-short
-fuzz-short: ## Run each fuzz target briefly (FUZZ_SHORT, default 10s); part of make test.
+fuzz-short: ## Run each fuzz target briefly (FUZZ_SHORT, default 1000 executions); part of make test.
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "fuzz $$name ($$pkg) for $(FUZZ_SHORT)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_SHORT) $$pkg | tail -n 3; done

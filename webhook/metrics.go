@@ -14,6 +14,8 @@ const (
 	MetricRequestDuration    = "flyte_admission_request_duration_seconds"
 	MetricPolicyAudits       = "flyte_admission_policy_audit_total"
 	MetricConfigReloadErrors = "flyte_admission_config_reload_errors_total"
+	MetricPanics             = "flyte_admission_panics_total"
+	MetricTimeouts           = "flyte_admission_request_timeouts_total"
 )
 
 // Request results (the result label of flyte_admission_requests_total).
@@ -60,10 +62,20 @@ var (
 		Name: MetricConfigReloadErrors,
 		Help: "Failed reloads of a watched file (the previous contents stay in use), by source (config, policies).",
 	}, []string{"source"})
+
+	panicsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricPanics,
+		Help: "Panics recovered while serving a request (answered with an internal error; the server keeps serving), by where: mutate, validate, or http (outside the admission handlers).",
+	}, []string{"where"})
+
+	timeoutsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricTimeouts,
+		Help: "Admission requests answered with a Timeout denial because their handling outlived the request's deadline, by webhook.",
+	}, []string{"webhook"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(requestsTotal, denialsTotal, requestDuration, policyAudits, configReloadErrors)
+	ctrlmetrics.Registry.MustRegister(requestsTotal, denialsTotal, requestDuration, policyAudits, configReloadErrors, panicsTotal, timeoutsTotal)
 }
 
 // observe records one answered request.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/expand"
@@ -75,8 +76,19 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		return allowed, ResultAllowed, ""
 	}
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
-	if _, ok := m.Registry.ForKind(gk); !ok || !bytes.Contains(req.Object.Raw, templateMarker) {
+	p, ok := m.Registry.ForKind(gk)
+	if !ok || (len(req.Object.Raw) > 0 && !bytes.Contains(req.Object.Raw, templateMarker)) {
 		return allowed, ResultAllowed, ""
+	}
+	head, err := checkObject(p, req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+	}
+	if _, ok := head.Metadata.Annotations[task.TemplateAnnotation]; !ok {
+		return allowed, ResultAllowed, "" // the marker was elsewhere
+	}
+	if errs := annotationErrors(head); len(errs) > 0 {
+		return Denied(gk, objectName(req), errs), ResultDenied, policyExpansion
 	}
 	var oldRaw []byte
 	if req.Operation == admissionv1.Update {
@@ -132,7 +144,7 @@ var (
 // prints them: `SparkApplication.sparkoperator.k8s.io "x" is invalid:
 // spec.driver.tolerations[0]: Forbidden: ...`.
 func Denied(gk schema.GroupKind, name string, errs field.ErrorList) admission.Response {
-	st := apierrors.NewInvalid(gk, name, errs).Status()
+	st := apierrors.NewInvalid(gk, name, bounded(errs)).Status()
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 }
 
@@ -148,4 +160,57 @@ func objectName(req admission.Request) string {
 	}
 	_ = json.Unmarshal(req.Object.Raw, &m)
 	return m.Metadata.GenerateName
+}
+
+// Bounds of a denial: the message goes back to the user through the
+// apiserver, and an error may echo a large piece of the input.
+const (
+	maxDenialCauses = 20
+	maxDetailBytes  = 1024
+)
+
+// bounded keeps the first maxDenialCauses errors (and says how many more
+// there were) with their details cut to maxDetailBytes.
+func bounded(errs field.ErrorList) field.ErrorList {
+	n := len(errs)
+	var more *field.Error
+	if n > maxDenialCauses {
+		more = field.Invalid(field.NewPath(errs[maxDenialCauses].Field), field.OmitValueType{},
+			fmt.Sprintf("and %d more errors not shown", n-maxDenialCauses))
+		errs = errs[:maxDenialCauses]
+	}
+	out := make(field.ErrorList, 0, len(errs)+1)
+	for _, e := range errs {
+		if len(e.Detail) > maxDetailBytes || badValueTooLong(e.BadValue) {
+			c := *e
+			c.Detail = cut(c.Detail, maxDetailBytes)
+			if s, ok := c.BadValue.(string); ok {
+				c.BadValue = cut(s, maxDetailBytes)
+			}
+			e = &c
+		}
+		out = append(out, e)
+	}
+	if more != nil {
+		out = append(out, more)
+	}
+	return out
+}
+
+func badValueTooLong(v any) bool {
+	s, ok := v.(string)
+	return ok && len(s) > maxDetailBytes
+}
+
+// cut shortens s to at most n bytes (on a UTF-8 boundary), saying how much
+// was left out.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:i], len(s)-i)
 }

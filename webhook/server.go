@@ -34,6 +34,16 @@ type Options struct {
 	// EnableHTTP2 turns HTTP/2 on (off by default: CVE-2023-44487 / -39325).
 	EnableHTTP2 bool
 
+	// RequestTimeout bounds the handling of one admission request (default
+	// DefaultRequestTimeout, 4s: below the webhooks' timeoutSeconds; a
+	// request's ?timeout= from the apiserver lowers it). A request still
+	// being handled then is refused with a Timeout status.
+	RequestTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout of the
+	// HTTPS server (defaults DefaultReadHeaderTimeout, ... : 5s, 10s, 15s,
+	// 120s).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
 	// ProbeAddr serves /healthz and /readyz over plain HTTP, MetricsAddr
 	// /metrics; "" or "0" disables one, the same address (not port 0) serves
 	// both.
@@ -69,6 +79,7 @@ type Check struct {
 type Server struct {
 	// Webhook is the TLS server with both handlers registered.
 	Webhook ctrlwebhook.Server
+	https   *httpsServer
 
 	opts     Options
 	certs    CertSource
@@ -78,9 +89,11 @@ type Server struct {
 	metrics  atomic.Pointer[string]
 }
 
-// NewServer configures the server: TLS 1.2 minimum, HTTP/2 off unless
-// enabled, certificates from opts.Certs or the cert directory, the mutating
-// and validating handlers registered.
+// NewServer configures the server: TLS 1.2 minimum with ECDHE+AEAD suites
+// only, HTTP/2 off unless enabled, certificates from opts.Certs or the cert
+// directory, the mutating and validating handlers registered behind the
+// request guard (see httpsServer and guarded: body, header and time limits,
+// a per-request deadline, panic recovery).
 func NewServer(opts Options) (*Server, error) {
 	if opts.Mutator == nil || opts.Validator == nil {
 		return nil, errors.New("webhook server: both a Mutator and a Validator are required")
@@ -103,20 +116,13 @@ func NewServer(opts Options) (*Server, error) {
 		dc.Log = opts.Log.WithName("certs")
 		s.certs = dc
 	}
-	s.Webhook = ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host:     opts.Host,
-		Port:     opts.Port,
-		CertDir:  opts.CertDir,
-		CertName: opts.CertName,
-		KeyName:  opts.KeyName,
-		TLSOpts:  []func(*tls.Config){s.tlsConfig},
-	})
+	s.https = newHTTPSServer(opts, s.tlsConfig)
+	s.Webhook = s.https
 	for _, h := range []struct {
 		path, name string
 		handler    admission.Handler
 	}{{MutatePath, mutateName, opts.Mutator}, {ValidatePath, validateName, opts.Validator}} {
-		hook, err := admission.StandaloneWebhook(&admission.Webhook{Handler: h.handler, LogConstructor: requestLogger},
-			admission.StandaloneOptions{Logger: opts.Log.WithName(h.name)})
+		hook, err := admissionHandler(h.name, h.handler, opts.Log.WithName(h.name))
 		if err != nil {
 			return nil, err
 		}
@@ -131,10 +137,27 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// admissionHandler serves one admission handler over HTTP the way the server
+// does (behind the HTTP guard, which adds limits and the deadline): the
+// review envelope checked, decoded by controller-runtime, the handler
+// guarded (uid required, deadline, panic recovery).
+func admissionHandler(name string, h admission.Handler, log logr.Logger) (http.Handler, error) {
+	hook, err := admission.StandaloneWebhook(&admission.Webhook{
+		Handler:        &guarded{name: name, handler: h, log: log},
+		LogConstructor: requestLogger,
+	}, admission.StandaloneOptions{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return reviewEnvelope(hook), nil
+}
+
 func (s *Server) tlsConfig(c *tls.Config) {
 	c.MinVersion = tls.VersionTLS12
-	if !s.opts.EnableHTTP2 {
-		c.NextProtos = []string{"http/1.1"}
+	c.CipherSuites = modernCiphers
+	c.NextProtos = []string{"http/1.1"}
+	if s.opts.EnableHTTP2 {
+		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	c.GetCertificate = s.certs.GetCertificate
 }
@@ -285,7 +308,8 @@ func (s *Server) Start(ctx context.Context) error {
 		for _, b := range l.bound {
 			b.Store(&addr)
 		}
-		srv := &http.Server{Handler: l.mux, ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: l.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 		run("serve "+addr, func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
@@ -314,6 +338,10 @@ func (s *Server) Start(ctx context.Context) error {
 	case err = <-errc:
 	}
 	s.draining.Store(true)
+	// From now on every answer closes its connection: clients reconnect
+	// (to another replica once the endpoints follow /readyz) instead of
+	// reusing a connection the listener's close would race with.
+	s.https.drain()
 	if err == nil && s.opts.ShutdownDelay > 0 {
 		log.Info("shutting down: not ready, waiting before closing the listeners", "delay", s.opts.ShutdownDelay)
 		select {

@@ -78,9 +78,16 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if !ok {
 		return allowed, ResultAllowed, nil
 	}
+	if err := checkRequest(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, nil
+	}
 	obj, err := decodeTyped(p, req.Object.Raw, req.Namespace)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode %s: %w", req.Kind.Kind, err)), ResultError, nil
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if err := checkKind(p, gvk.GroupVersion().String(), gvk.Kind); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, nil
 	}
 	if obj.GetDeletionTimestamp() != nil {
 		return allowed, ResultAllowed, nil // finishing a deletion (finalizers) is never refused
@@ -90,13 +97,13 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if v.Policies != nil {
 		set = v.Policies()
 	}
-	findings := set.Findings(obj, p.PodSpecs(obj), p.Validate(obj, cfg))
+	findings := findingsOf(set, p, obj, cfg)
 	if len(findings) == 0 {
 		return allowed, ResultAllowed, nil
 	}
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 && enforced(findings) {
 		if old, err := decodeTyped(p, req.OldObject.Raw, req.Namespace); err == nil {
-			findings = ratchet(findings, set.Findings(old, p.PodSpecs(old), p.Validate(old, cfg)))
+			findings = ratchet(findings, findingsOf(set, p, old, cfg))
 		}
 	}
 	var denials field.ErrorList
@@ -118,6 +125,13 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 		return admission.Allowed("").WithWarnings(warnings...), ResultWarned, findings
 	}
 	return allowed, ResultAllowed, findings
+}
+
+// findingsOf runs the policies on obj; the invariants are the plugin's and
+// countable, non-negative resource quantities.
+func findingsOf(set *policy.Set, p plugins.Plugin, obj client.Object, cfg *config.Config) []policy.Finding {
+	pods := p.PodSpecs(obj)
+	return set.Findings(obj, pods, append(p.Validate(obj, cfg), quantityErrors(obj, pods)...))
 }
 
 func decodeTyped(p plugins.Plugin, raw []byte, namespace string) (client.Object, error) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -51,12 +53,16 @@ type serveFlags struct {
 	enableHTTP2           bool
 	reloadInterval        time.Duration
 	shutdownDelay         time.Duration
+	requestTimeout        time.Duration
 
 	// what runs
 	webhook, watch, watchAll, leaderElect bool
 	watchSet                              bool // --watch given explicitly
+	leaderElectionID                      string
 	kubeQPS                               float32
 	kubeBurst                             int
+	pprofAddr                             string
+	memoryLimit                           string
 
 	// --cert-mode=self
 	certSecret, serviceName, webhookName string
@@ -146,6 +152,9 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrllog.SetLogger(zap.New(zap.UseFlagOptions(zopts), zap.WriteTo(cmd.ErrOrStderr())))
 			f.watchSet = cmd.Flags().Changed("watch")
+			if err := setMemoryLimit(f.memoryLimit); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return runServe(ctx, f, ctrllog.Log.WithName("flyte-admission"))
@@ -167,12 +176,17 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often --config and --policies are checked for changes")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "how long /readyz fails before the listeners close on shutdown")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", webhook.DefaultRequestTimeout,
+		"longest handling of one admission request before it is refused (keep it below the webhooks' timeoutSeconds; the apiserver's ?timeout= lowers it)")
 	fs.BoolVar(&f.webhook, "webhook", true, "serve the admission webhooks")
 	fs.BoolVar(&f.watch, "watch", true, "run the status watcher (needs cluster access; only the leader reports)")
 	fs.BoolVar(&f.watchAll, "watch-all", false, "report phases of every object of the three kinds, not only those carrying a task template")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect one watcher among the replicas through a Lease in --namespace")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", webhook.DefaultName+"-watch", "name of the watcher's Lease in --namespace (one per release)")
 	fs.Float32Var(&f.kubeQPS, "kube-api-qps", 50, "queries per second to the apiserver (watcher)")
 	fs.IntVar(&f.kubeBurst, "kube-api-burst", 100, "burst of queries to the apiserver (watcher)")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "0", "address of the watcher's /debug/pprof/ (plain HTTP; 0 disables)")
+	fs.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, e.g. 64Mi: the garbage collector works harder near it (default: $GOMEMLIMIT, else none)")
 	fs.StringVar(&f.certSecret, "cert-secret", webhook.DefaultName+"-certs", "--cert-mode=self: the Secret in --namespace holding the shared CA and serving certificate")
 	fs.StringVar(&f.serviceName, "service-name", webhook.DefaultName, "--cert-mode=self: the Service the apiserver calls (the certificate's names follow it)")
 	fs.StringVar(&f.webhookName, "webhook-name", webhook.DefaultName, "--cert-mode=self: the Mutating and ValidatingWebhookConfiguration whose caBundle is kept current")
@@ -182,6 +196,20 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	zopts.BindFlags(gofs)
 	fs.AddGoFlagSet(gofs)
 	return cmd
+}
+
+// setMemoryLimit applies --memory-limit (a quantity such as 64Mi) as the Go
+// runtime's soft memory limit; "" leaves $GOMEMLIMIT (or no limit).
+func setMemoryLimit(v string) error {
+	if v == "" {
+		return nil
+	}
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
+		return fmt.Errorf("--memory-limit %q: want a positive quantity such as 64Mi", v)
+	}
+	debug.SetMemoryLimit(q.Value())
+	return nil
 }
 
 func modeNames() []string {
@@ -253,6 +281,9 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	if f.requestTimeout <= 0 {
+		return fmt.Errorf("--request-timeout %v: must be positive", f.requestTimeout)
+	}
 	provide, ok := certModes[f.certMode]
 	if !ok {
 		return fmt.Errorf("--cert-mode %q: want one of %s", f.certMode, strings.Join(modeNames(), ", "))
@@ -280,21 +311,22 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 	var runners []func(context.Context) error
 	if f.webhook {
 		srv, err := webhook.NewServer(webhook.Options{
-			Host:          f.host,
-			Port:          f.port,
-			CertDir:       f.certDir,
-			CertName:      f.certName,
-			KeyName:       f.keyName,
-			Certs:         certs,
-			EnableHTTP2:   f.enableHTTP2,
-			ProbeAddr:     f.probeAddr,
-			MetricsAddr:   f.metrics,
-			Mutator:       mutator,
-			Validator:     &webhook.Validator{Registry: reg, Config: cfg.Current, Policies: pols.Current},
-			ReadyChecks:   checks,
-			Starters:      starters,
-			ShutdownDelay: f.shutdownDelay,
-			Log:           log,
+			Host:           f.host,
+			Port:           f.port,
+			CertDir:        f.certDir,
+			CertName:       f.certName,
+			KeyName:        f.keyName,
+			Certs:          certs,
+			EnableHTTP2:    f.enableHTTP2,
+			RequestTimeout: f.requestTimeout,
+			ProbeAddr:      f.probeAddr,
+			MetricsAddr:    f.metrics,
+			Mutator:        mutator,
+			Validator:      &webhook.Validator{Registry: reg, Config: cfg.Current, Policies: pols.Current},
+			ReadyChecks:    checks,
+			Starters:       starters,
+			ShutdownDelay:  f.shutdownDelay,
+			Log:            log,
 		})
 		if err != nil {
 			return err
@@ -346,8 +378,9 @@ func newWatchManager(kube *rest.Config, f *serveFlags, cfg func() *config.Config
 		Cache:                         watch.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
-		LeaderElectionID:              webhook.DefaultName + "-watch",
+		LeaderElectionID:              f.leaderElectionID,
 		LeaderElectionNamespace:       f.namespace,
 		LeaderElectionReleaseOnCancel: true,
 		Logger:                        log.WithName("watch"),

@@ -1,0 +1,141 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/flyte-admission/flyte-admission/plugins"
+	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// objectHead is the part of a request's object checked before any handling.
+type objectHead struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+}
+
+// checkRequest refuses what the apiserver never sends for a CREATE or UPDATE
+// of one of the plugins' kinds, so that a malformed or forged review is
+// answered with what is wrong with it instead of being expanded or judged:
+// a missing object, a version other than the plugin's (the webhooks' rules
+// name that version; the apiserver converts to it) and bytes that are not
+// UTF-8 (JSON decoding would silently replace them). checkKind then compares
+// the decoded object's apiVersion and kind with the request's.
+func checkRequest(p plugins.Plugin, req admission.Request) error {
+	want := p.Kind()
+	if len(req.Object.Raw) == 0 {
+		return fmt.Errorf("request.object is missing (a %s of %s needs one)", req.Operation, want.Kind)
+	}
+	if req.Kind.Version != want.Version {
+		return fmt.Errorf("request.kind is %s/%s %s: this webhook serves %s (the version its rules name)",
+			req.Kind.Group, req.Kind.Version, req.Kind.Kind, want.GroupVersion())
+	}
+	if !utf8.Valid(req.Object.Raw) {
+		return errors.New("request.object is not valid UTF-8")
+	}
+	return nil
+}
+
+// checkKind refuses an object whose apiVersion and kind are not the plugin's
+// (the request's, once checkRequest passed).
+func checkKind(p plugins.Plugin, apiVersion, kind string) error {
+	want := p.Kind()
+	if got := schema.FromAPIVersionAndKind(apiVersion, kind); got != want {
+		return fmt.Errorf("request.object is apiVersion %q, kind %q: the request is for %s, kind %s",
+			apiVersion, kind, want.GroupVersion(), want.Kind)
+	}
+	return nil
+}
+
+// checkObject is checkRequest and checkKind on the object's head, decoded.
+func checkObject(p plugins.Plugin, req admission.Request) (*objectHead, error) {
+	if err := checkRequest(p, req); err != nil {
+		return nil, err
+	}
+	var h objectHead
+	if err := json.Unmarshal(req.Object.Raw, &h); err != nil {
+		return nil, fmt.Errorf("decode request.object: %w", err)
+	}
+	if err := checkKind(p, h.APIVersion, h.Kind); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// annotationErrors is the apiserver's own check of metadata.annotations (keys
+// and the 256 KiB total), run before expanding so that a skeleton the
+// apiserver would refuse anyway is refused with that reason, not expanded.
+func annotationErrors(h *objectHead) field.ErrorList {
+	return apivalidation.ValidateAnnotations(h.Metadata.Annotations, field.NewPath("metadata", "annotations"))
+}
+
+// maxQuantity is the largest quantity counted exactly in milli-units (what
+// the scheduler and the max-resources policy add up, as int64): beyond it
+// MilliValue() is meaningless (1e30 reads as 0).
+var maxQuantity = resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
+
+// quantityErrors are the negative or uncountably large resource requests and
+// limits of obj's pods, and negative Spark cores and executor instances: the
+// pods' validation would refuse negative ones only once the operator creates
+// them (the job then fails instead of being refused), and a quantity too large
+// to count would pass the max-resources policy as zero.
+func quantityErrors(obj client.Object, refs []plugins.PodSpecRef) field.ErrorList {
+	var errs field.ErrorList
+	if app, ok := obj.(*sparkv1beta2.SparkApplication); ok {
+		spec := field.NewPath("spec")
+		for _, r := range []struct {
+			path  *field.Path
+			value *int32
+		}{
+			{spec.Child("driver", "cores"), app.Spec.Driver.Cores},
+			{spec.Child("executor", "cores"), app.Spec.Executor.Cores},
+			{spec.Child("executor", "instances"), app.Spec.Executor.Instances},
+		} {
+			if r.value != nil && *r.value < 0 {
+				errs = append(errs, field.Invalid(r.path, *r.value, "must be greater than or equal to 0"))
+			}
+		}
+		return errs // the pod specs of a SparkApplication are synthesized from those fields
+	}
+	for _, ref := range refs {
+		for _, list := range []struct {
+			name string
+			cs   []corev1.Container
+		}{{"initContainers", ref.Spec.InitContainers}, {"containers", ref.Spec.Containers}} {
+			for i := range list.cs {
+				res := list.cs[i].Resources
+				p := ref.Path.Child(list.name).Index(i).Child("resources")
+				for _, rl := range []struct {
+					name string
+					list corev1.ResourceList
+				}{{"requests", res.Requests}, {"limits", res.Limits}} {
+					for _, name := range slices.Sorted(maps.Keys(rl.list)) {
+						switch q := rl.list[name]; {
+						case q.Sign() < 0:
+							errs = append(errs, field.Invalid(p.Child(rl.name).Key(string(name)), q.String(), "must be greater than or equal to 0"))
+						case q.Cmp(*maxQuantity) > 0:
+							errs = append(errs, field.Invalid(p.Child(rl.name).Key(string(name)), q.String(),
+								"must be at most "+maxQuantity.String()+" (too large to count)"))
+						}
+					}
+				}
+			}
+		}
+	}
+	return errs
+}
