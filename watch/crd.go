@@ -30,6 +30,7 @@ type watcher struct {
 	mgr    manager.Manager
 	opts   Options
 	byKind map[schema.GroupKind]plugins.Plugin
+	events *eventSink
 
 	mu      sync.Mutex
 	started map[schema.GroupKind]bool
@@ -37,7 +38,8 @@ type watcher struct {
 }
 
 func newWatcher(mgr manager.Manager, opts Options) *watcher {
-	w := &watcher{mgr: mgr, opts: opts, byKind: map[schema.GroupKind]plugins.Plugin{}, started: map[schema.GroupKind]bool{}}
+	w := &watcher{mgr: mgr, opts: opts, byKind: map[schema.GroupKind]plugins.Plugin{}, started: map[schema.GroupKind]bool{},
+		events: newEventSink(mgr, opts.Log)}
 	for _, p := range opts.Registry.Plugins() {
 		w.byKind[p.Kind().GroupKind()] = p
 	}
@@ -64,6 +66,9 @@ func (w *watcher) setup() error {
 		return nil
 	})
 	if err := w.mgr.Add(stop); err != nil {
+		return err
+	}
+	if err := w.mgr.Add(w.events); err != nil {
 		return err
 	}
 	return builder.ControllerManagedBy(w.mgr).
@@ -120,7 +125,7 @@ func (w *watcher) startKind(p plugins.Plugin) error {
 	if w.started[gk] {
 		return nil
 	}
-	r := newKindReconciler(w.mgr, p, w.opts)
+	r := newKindReconciler(w.mgr, p, w.opts, w.events)
 	err := builder.ControllerManagedBy(w.mgr).
 		Named(ControllerName + "-" + strings.ToLower(p.Kind().Kind)).
 		For(p.NewObject()).

@@ -28,6 +28,9 @@ const (
 	// MetricReconcileErrors counts failed reconciles (read or patch errors)
 	// by kind.
 	MetricReconcileErrors = "flyte_admission_watch_reconcile_errors_total"
+	// MetricEventsDropped counts the transition Events not written (queue
+	// full, or the apiserver refused them).
+	MetricEventsDropped = "flyte_admission_watch_events_dropped_total"
 )
 
 // NoPhase is the from label of an object's first transition.
@@ -64,6 +67,11 @@ var (
 		Help: "Failed reconciles of the status watcher (reading the object or patching its annotations), by kind.",
 	}, []string{"kind"})
 
+	eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: MetricEventsDropped,
+		Help: "Phase transition Events the watcher did not write: its queue was full or the apiserver refused them.",
+	})
+
 	registerOnce sync.Once
 	registerErr  error
 )
@@ -71,7 +79,7 @@ var (
 // registerMetrics registers the collectors once per process.
 func registerMetrics() error {
 	registerOnce.Do(func() {
-		for _, c := range []prometheus.Collector{objects, transitions, timeToRunning, timeToTerminal, reconcileErrors} {
+		for _, c := range []prometheus.Collector{objects, transitions, timeToRunning, timeToTerminal, reconcileErrors, eventsDropped} {
 			if err := ctrlmetrics.Registry.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

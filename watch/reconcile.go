@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
 // maxEventNote bounds an Event's note (events.k8s.io/v1 allows 1 kB).
@@ -28,25 +28,25 @@ const maxEventNote = 1024
 
 // kindReconciler reports the phase of the objects of one kind.
 type kindReconciler struct {
-	plugin   plugins.Plugin
-	kind     string
-	client   client.Client
-	recorder recorder.EventRecorder
-	opts     Options
-	log      logr.Logger
-	book     *book
+	plugin plugins.Plugin
+	kind   string
+	client client.Client
+	events *eventSink
+	opts   Options
+	log    logr.Logger
+	book   *book
 }
 
-func newKindReconciler(mgr manager.Manager, p plugins.Plugin, opts Options) *kindReconciler {
+func newKindReconciler(mgr manager.Manager, p plugins.Plugin, opts Options, events *eventSink) *kindReconciler {
 	kind := p.Kind().Kind
 	return &kindReconciler{
-		plugin:   p,
-		kind:     kind,
-		client:   mgr.GetClient(),
-		recorder: mgr.GetEventRecorder(EventSource),
-		opts:     opts,
-		log:      opts.Log.WithValues("kind", kind),
-		book:     newBook(kind),
+		plugin: p,
+		kind:   kind,
+		client: mgr.GetClient(),
+		events: events,
+		opts:   opts,
+		log:    opts.Log.WithValues("kind", kind),
+		book:   newBook(kind),
 	}
 }
 
@@ -132,7 +132,14 @@ func (r *kindReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		// write is filtered out as nothing new.
 		undo := r.book.record(req.NamespacedName, obj.GetUID(), want)
 		r.log.V(1).Info("reporting phase", "object", req.NamespacedName.String(), "from", from, "phase", want.phase, "reason", want.reason)
-		if err := r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, want.patch()), client.FieldOwner(FieldManager)); err != nil {
+		// The patch goes through the metadata client: the apiserver answers
+		// with the object's metadata only, not the whole object (spec
+		// included) that the typed client would decode and drop.
+		target := &metav1.PartialObjectMetadata{}
+		target.SetGroupVersionKind(r.plugin.Kind())
+		target.SetNamespace(req.Namespace)
+		target.SetName(req.Name)
+		if err := r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, want.patch()), client.FieldOwner(FieldManager)); err != nil {
 			undo()
 			if apierrors.IsNotFound(err) {
 				r.book.forget(req.NamespacedName)
@@ -140,6 +147,7 @@ func (r *kindReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			}
 			return reconcile.Result{}, fmt.Errorf("patch phase annotations: %w", err)
 		}
+		obj.SetResourceVersion(target.GetResourceVersion()) // the Event regards the reported version
 	} else {
 		r.book.record(req.NamespacedName, obj.GetUID(), want)
 	}
@@ -177,7 +185,7 @@ func (r *kindReconciler) transition(obj client.Object, from string, info plugins
 	if len(note) > maxEventNote {
 		note = note[:maxEventNote-3] + "..."
 	}
-	r.recorder.Eventf(obj, nil, eventType, info.Phase, EventAction, "%s", note)
+	r.events.emit(obj, eventType, info.Phase, note)
 }
 
 // filter lets through the events worth a reconcile: creations and

@@ -42,6 +42,23 @@
 // transform: about 24 MiB in use, 28 MiB live. Budget N × 15 KiB of heap in
 // use plus a few MiB for the manager; objects with larger task templates
 // cost their annotations' size more.
+//
+// As a process (test/bench/watch: `flyte-admission serve --webhook=false`
+// with 5,000 expanded SparkApplications, RayJobs and DaskJobs, after every
+// initial phase was reported): VmRSS about 95 MiB, of which about 30 MiB is
+// the binary's mapped code and about 30 MiB the live heap (mostly the cached
+// objects, about 4 KiB each); the rest is the garbage collector's headroom
+// (GOGC=100) and freed pages not yet returned to the system. --memory-limit
+// (a soft limit for the Go runtime, like GOMEMLIMIT) trades that headroom for
+// garbage-collection CPU: 64Mi kept the same watch at about 88 MiB.
+//
+// Two choices keep the per-report cost down: the annotation patch goes
+// through the metadata client (the apiserver answers with metadata only, not
+// the whole object for the watcher to decode and drop), and Events are
+// written from a bounded queue (eventSink) rather than client-go's
+// events.k8s.io broadcaster, which keeps every Event for 6-12 minutes and a
+// goroutine per Event waiting for the rate limiter — 15 MiB of stacks and
+// 6 MiB of Events when 5,000 objects reported at once.
 package watch
 
 import (
