@@ -62,9 +62,18 @@ fuzz: ## Fuzz each target for FUZZ_LONG (default 10m) — the long run.
 	@$(MAKE) --no-print-directory fuzz-short FUZZ_SHORT=$(FUZZ_LONG)
 
 .PHONY: bench
-bench: ## Run the benchmarks (with the control plane available, like test).
+bench: bench-watch ## Run the benchmarks (with the control plane available, like test).
 	@$(control_plane); \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchmem ./... -timeout $(TEST_TIMEOUT)
+
+# The watcher benchmark (test/bench/watch, about 4-5 minutes): phase-report lag
+# and RSS of a `flyte-admission serve --webhook=false` process with 1,000 and
+# 5,000 objects; prints a table and writes out/bench/watch.json. Override with
+# BENCH_WATCH_SIZES, BENCH_WATCH_RATES, BENCH_WATCH_STORM_SECONDS, BENCH_WATCH_SERVE_FLAGS.
+.PHONY: bench-watch
+bench-watch: ## Watcher benchmark: phase-report lag and RSS with 1,000 and 5,000 objects (out/bench/watch.json).
+	@$(control_plane); \
+	KUBEBUILDER_ASSETS="$$assets" FLYTE_ADMISSION_BENCH_WATCH=1 $(GO) test ./test/bench/watch -run '^TestWatchBench$$' -count=1 -v -timeout $(TEST_TIMEOUT)
 
 ##@ Demo
 
