@@ -13,11 +13,10 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -42,23 +41,7 @@ var kubeVersion = &chartutil.KubeVersion{Version: "v1.37.0", Major: "1", Minor: 
 // binary is the flyte-admission binary, built once for the package.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flyte-admission-chart-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "flyte-admission")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/flyte-admission")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build flyte-admission:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithBinary(m, &binary)) }
 
 // release says what to render: like `helm install NAME chart -n NAMESPACE -f
 // FILES... --set ...` (Values override the files).

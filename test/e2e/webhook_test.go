@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -33,23 +32,7 @@ const examplesConfig = "../../examples/config/plugins.yaml"
 // binary is the flyte-admission binary built once for the package.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flyte-admission-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "flyte-admission")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/flyte-admission")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build flyte-admission:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithBinary(m, &binary)) }
 
 // cluster is a control plane with our webhooks registered and the real
 // flyte-admission serve process behind them.

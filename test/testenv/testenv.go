@@ -217,3 +217,23 @@ func (e *Env) Kubectl(ctx context.Context, stdin []byte, args ...string) (stdout
 	}
 	return out.String(), errOut.String(), nil
 }
+
+// MainWithBinary builds the flyte-admission binary into a temporary
+// directory, stores its path in *binary, runs the package's tests and
+// returns their exit code (for TestMain: os.Exit(MainWithBinary(m, &bin))).
+func MainWithBinary(m *testing.M, binary *string) int {
+	dir, err := os.MkdirTemp("", "flyte-admission-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	*binary = filepath.Join(dir, "flyte-admission")
+	build := exec.Command("go", "build", "-o", *binary, "github.com/flyte-admission/flyte-admission/cmd/flyte-admission")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build flyte-admission:", err)
+		return 1
+	}
+	return m.Run()
+}
