@@ -115,38 +115,46 @@ func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, 
 	if !ok {
 		return &Result{Skipped: "not a kind of ours"}, nil
 	}
-	ann := p.Metadata.Annotations
-	tmpl, ok := ann[task.TemplateAnnotation]
-	if !ok {
-		return &Result{Plugin: plugin, Skipped: "no " + task.TemplateAnnotation + " annotation"}, nil
-	}
-	if ann[task.ExpandedFromAnnotation] == Provenance(tmpl, ann[task.ExecutionAnnotation], x.Env.Config.Generation) {
-		return &Result{Plugin: plugin, Skipped: "already expanded"}, nil
-	}
-	var old map[string]any
+	var oldAnn map[string]string
 	if len(oldRaw) > 0 {
 		var op peek
 		if err := json.Unmarshal(oldRaw, &op); err != nil {
 			return nil, &Error{Message: fmt.Sprintf("decode old object: %v", err)}
 		}
-		if _, has := ann[task.ExpandedFromAnnotation]; has &&
-			op.Metadata.Annotations[task.TemplateAnnotation] == tmpl &&
-			op.Metadata.Annotations[task.ExecutionAnnotation] == ann[task.ExecutionAnnotation] {
-			return &Result{Plugin: plugin, Skipped: "task annotations unchanged"}, nil
-		}
-		if old, err := DecodeObject(oldRaw); err == nil {
-			return x.expandDecoded(ctx, raw, old)
-		}
+		oldAnn = op.Metadata.Annotations
 	}
-	return x.expandDecoded(ctx, raw, old)
-}
-
-func (x *Expander) expandDecoded(ctx context.Context, raw []byte, old map[string]any) (*Result, error) {
+	marker, skip := x.decide(p.Metadata.Annotations, oldAnn, len(oldRaw) > 0)
+	if skip != "" {
+		return &Result{Plugin: plugin, Skipped: skip}, nil
+	}
 	obj, err := DecodeObject(raw)
 	if err != nil {
 		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
 	}
-	return x.Expand(ctx, obj, old)
+	var old map[string]any
+	if len(oldRaw) > 0 {
+		old, _ = DecodeObject(oldRaw) // undecodable: expand as on CREATE
+	}
+	return x.expand(ctx, plugin, obj, old, marker)
+}
+
+// decide returns the provenance marker of an object's task annotations, or
+// why it needs no expansion: no template, already expanded, or an UPDATE
+// (hasOld) of an expanded object that keeps its task annotations.
+func (x *Expander) decide(ann, oldAnn map[string]string, hasOld bool) (marker, skip string) {
+	tmpl, ok := ann[task.TemplateAnnotation]
+	if !ok {
+		return "", "no " + task.TemplateAnnotation + " annotation"
+	}
+	marker = Provenance(tmpl, ann[task.ExecutionAnnotation], x.Env.Config.Generation)
+	stamp, expanded := ann[task.ExpandedFromAnnotation]
+	switch {
+	case stamp == marker:
+		return marker, "already expanded"
+	case hasOld && expanded && oldAnn[task.TemplateAnnotation] == tmpl && oldAnn[task.ExecutionAnnotation] == ann[task.ExecutionAnnotation]:
+		return marker, "task annotations unchanged"
+	}
+	return marker, ""
 }
 
 // Expand expands obj (a decoded object). old is the stored object on UPDATE
@@ -159,27 +167,24 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 	if !ok {
 		return &Result{Object: obj, Skipped: "not a kind of ours"}, nil
 	}
+	var oldAnn map[string]string
+	if old != nil {
+		oldAnn = annotationsOf(old)
+	}
+	marker, skip := x.decide(annotationsOf(obj), oldAnn, old != nil)
+	if skip != "" {
+		return &Result{Object: obj, Plugin: p, Skipped: skip}, nil
+	}
+	return x.expand(ctx, p, obj, old, marker)
+}
+
+// expand generates, merges (three-way against old's expansion, if any),
+// stamps the marker and diffs.
+func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[string]any, marker string) (*Result, error) {
 	res := &Result{Object: obj, Plugin: p}
-	ann := annotationsOf(obj)
-	tmpl, ok := ann[task.TemplateAnnotation]
-	if !ok {
-		res.Skipped = "no " + task.TemplateAnnotation + " annotation"
-		return res, nil
-	}
-	marker := Provenance(tmpl, ann[task.ExecutionAnnotation], x.Env.Config.Generation)
-	if ann[task.ExpandedFromAnnotation] == marker {
-		res.Skipped = "already expanded"
-		return res, nil
-	}
 	var base map[string]any
 	if old != nil {
-		oldAnn := annotationsOf(old)
-		if _, has := ann[task.ExpandedFromAnnotation]; has &&
-			oldAnn[task.TemplateAnnotation] == tmpl && oldAnn[task.ExecutionAnnotation] == ann[task.ExecutionAnnotation] {
-			res.Skipped = "task annotations unchanged"
-			return res, nil
-		}
-		if _, had := oldAnn[task.TemplateAnnotation]; had {
+		if _, had := annotationsOf(old)[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
 			if prev, err := x.generate(ctx, p, old); err == nil {
