@@ -88,7 +88,7 @@ func NewPhaseContext(obj client.Object) PhaseContext {
 		pc.Exec, _ = task.ExecutionFor(obj.GetName(), obj.GetNamespace(), nil)
 	}
 	if raw, ok := ann[task.TemplateAnnotation]; ok {
-		if tt, err := task.DecodeTemplate(raw); err == nil {
+		if tt, err := task.CachedTemplate(raw); err == nil {
 			pc.Template = tt
 		}
 	}

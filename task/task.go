@@ -185,14 +185,9 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 	if !ok {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("annotation is missing")}
 	}
-	d := cache.get(raw)
-	if d == nil {
-		tt, err := DecodeTemplate(raw)
-		if err != nil {
-			return nil, err
-		}
-		d = &decoded{key: raw, template: tt}
-		cache.put(d)
+	d, err := cachedTemplate(raw)
+	if err != nil {
+		return nil, err
 	}
 	exec, err := DecodeExecution(annotations[ExecutionAnnotation])
 	if err != nil {
@@ -202,6 +197,29 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 		return nil, err
 	}
 	return &Task{Template: d.template, Exec: exec, Name: name, Namespace: namespace, decoded: d}, nil
+}
+
+// CachedTemplate is DecodeTemplate through the template cache; the result is
+// shared: read only.
+func CachedTemplate(raw string) (*core.TaskTemplate, error) {
+	d, err := cachedTemplate(raw)
+	if err != nil {
+		return nil, err
+	}
+	return d.template, nil
+}
+
+func cachedTemplate(raw string) (*decoded, error) {
+	if d := cache.get(raw); d != nil {
+		return d, nil
+	}
+	tt, err := DecodeTemplate(raw)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoded{key: raw, template: tt}
+	cache.put(d)
+	return d, nil
 }
 
 // ExecutionFor decodes just the execution context of an object (for phase
