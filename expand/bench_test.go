@@ -3,6 +3,7 @@ package expand_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -14,17 +15,44 @@ import (
 
 const conformance = "../cmd/flyte-admission/testdata/conformance"
 
-// benchCases are the inputs of the mutate-path benchmarks: three shared
-// conformance cases (so the comparison with Flyte's own BuildResource is like
-// for like) and larger templates.
-var benchCases = []struct{ name, skeleton, config string }{
-	{"spark/basic", conformance + "/spark/basic/skeleton.yaml", ""},
-	{"spark/k8s_pod", conformance + "/spark/k8s_pod/skeleton.yaml", ""},
-	{"spark/features_interruptible", conformance + "/spark/features_interruptible/skeleton.yaml", conformance + "/spark/features_interruptible/config.yaml"},
-	{"ray/logs_sidecar_config", conformance + "/ray/logs_sidecar_config/skeleton.yaml", conformance + "/ray/logs_sidecar_config/config.yaml"},
-	{"ray/multi_groups_yaml", conformance + "/ray/multi_groups_yaml/skeleton.yaml", ""},
-	{"dask/basic", conformance + "/dask/basic/skeleton.yaml", ""},
-	{"dask/custom_resources_interruptible", conformance + "/dask/custom_resources_interruptible/skeleton.yaml", conformance + "/dask/custom_resources_interruptible/config.yaml"},
+// benchDir holds cases.json, the benchmark inputs shared with the Flyte
+// 1.16.8 baseline (test/bench/flyte), so the comparison is like for like.
+const benchDir = "../test/bench"
+
+type benchCase struct {
+	Name     string `json:"name"`
+	Skeleton string `json:"skeleton"`
+	Config   string `json:"config"`
+}
+
+// benchInput is a case ready to run: its expander, the object as an admission
+// request carries it, and its decoded form.
+type benchInput struct {
+	benchCase
+	x   *expand.Expander
+	raw []byte
+	obj map[string]any
+}
+
+func benchInputs(b *testing.B) []benchInput {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(benchDir, "cases.json"))
+	require.NoError(b, err)
+	var f struct{ Cases []benchCase }
+	require.NoError(b, json.Unmarshal(data, &f))
+	require.NotEmpty(b, f.Cases)
+	var out []benchInput
+	for _, c := range f.Cases {
+		cfg := ""
+		if c.Config != "" {
+			cfg = filepath.Join(benchDir, c.Config)
+		}
+		objs := readObjects(b, filepath.Join(benchDir, c.Skeleton))
+		raw, err := json.Marshal(objs[0].Map)
+		require.NoError(b, err)
+		out = append(out, benchInput{benchCase: c, x: newExpander(b, cfg), raw: raw, obj: objs[0].Map})
+	}
+	return out
 }
 
 // BenchmarkMutate measures the whole mutate path of the webhook: decode the
@@ -33,29 +61,67 @@ var benchCases = []struct{ name, skeleton, config string }{
 func BenchmarkMutate(b *testing.B) { benchMutate(b) }
 
 // BenchmarkMutateCold is BenchmarkMutate with the template cache off: every
-// request decodes its template, as Flyte's BuildResource does.
+// request decodes its template, as Flyte's BuildResource does. This is the
+// figure to compare with the Flyte baseline.
 func BenchmarkMutateCold(b *testing.B) {
 	task.SetCacheSize(0)
-	defer task.SetCacheSize(512)
+	defer task.SetCacheSize(task.DefaultCacheSize)
 	benchMutate(b)
 }
 
 func benchMutate(b *testing.B) {
-	for _, c := range benchCases {
-		x := newExpander(b, c.config)
-		objs := readObjects(b, c.skeleton)
-		raw, err := json.Marshal(objs[0].Map)
-		require.NoError(b, err)
-		b.Run(c.name, func(b *testing.B) {
+	for _, in := range benchInputs(b) {
+		b.Run(in.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			ctx := context.Background()
 			defer reportCPU(b)()
 			for i := 0; i < b.N; i++ {
-				res, err := x.ExpandRaw(ctx, raw, nil)
+				res, err := in.x.ExpandRaw(ctx, in.raw, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if _, err := expand.MarshalPatch(res.Patch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode measures decoding the two task annotations (template and
+// execution) with the template cache off.
+func BenchmarkDecode(b *testing.B) {
+	task.SetCacheSize(0)
+	defer task.SetCacheSize(task.DefaultCacheSize)
+	for _, in := range benchInputs(b) {
+		ann := in.obj["metadata"].(map[string]any)["annotations"].(map[string]any)
+		annotations := map[string]string{}
+		for k, v := range ann {
+			annotations[k] = v.(string)
+		}
+		b.Run(in.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for i := 0; i < b.N; i++ {
+				if _, err := task.New("bench", "bench", annotations); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExpand measures Expand on a decoded object: expansion, merge with
+// the skeleton and diff, without JSON decoding and patch encoding (template
+// cache warm).
+func BenchmarkExpand(b *testing.B) {
+	for _, in := range benchInputs(b) {
+		b.Run(in.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			defer reportCPU(b)()
+			for i := 0; i < b.N; i++ {
+				if _, err := in.x.Expand(ctx, in.obj, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

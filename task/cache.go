@@ -62,7 +62,10 @@ func (c *templateCache) put(d *decoded) {
 }
 
 // cache is the process-wide template cache.
-var cache = newTemplateCache(512)
+// DefaultCacheSize is the number of decoded templates kept by default.
+const DefaultCacheSize = 512
+
+var cache = newTemplateCache(DefaultCacheSize)
 
 // SetCacheSize changes the number of decoded templates kept (0 disables the
 // cache; benchmarks use it to measure cold decoding).

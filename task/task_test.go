@@ -55,7 +55,7 @@ func TestCacheSharesDecodedTemplates(t *testing.T) {
 	require.NoError(t, err)
 	require.Same(t, a.Template, b.Template)
 	SetCacheSize(0)
-	defer SetCacheSize(512)
+	defer SetCacheSize(DefaultCacheSize)
 	c, err := New("c", "ns", ann)
 	require.NoError(t, err)
 	require.NotSame(t, a.Template, c.Template)
