@@ -34,7 +34,7 @@ type benchInput struct {
 	obj map[string]any
 }
 
-func benchInputs(b *testing.B) []benchInput {
+func benchInputs(b testing.TB) []benchInput {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join(benchDir, "cases.json"))
 	require.NoError(b, err)

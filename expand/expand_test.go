@@ -266,3 +266,24 @@ func TestCRDDefaultsAreNotUserFields(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, json.Number("60"), path(res.Object, "spec", "ttlSecondsAfterFinished"), "a value the user wrote wins")
 }
+
+// TestCachedTemplatesStayUnchanged expands each benchmark input (large pod
+// templates and overlays) several times through the template cache: decoded
+// parts shared between expansions must never be changed by one of them.
+func TestCachedTemplatesStayUnchanged(t *testing.T) {
+	for _, in := range benchInputs(t) {
+		t.Run(in.Name, func(t *testing.T) {
+			first, err := in.x.ExpandRaw(context.Background(), in.raw, nil)
+			require.NoError(t, err)
+			want, err := expand.MarshalPatch(first.Patch)
+			require.NoError(t, err)
+			for i := 0; i < 3; i++ {
+				res, err := in.x.ExpandRaw(context.Background(), in.raw, nil)
+				require.NoError(t, err)
+				got, err := expand.MarshalPatch(res.Patch)
+				require.NoError(t, err)
+				require.JSONEq(t, string(want), string(got), "expansion %d differs from the first", i+2)
+			}
+		})
+	}
+}

@@ -143,9 +143,11 @@ func (b *builder) rawPod() (*Result, error) {
 		if p.GetPodSpec() == nil {
 			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Pod tasks with task type version > 1 should specify their target as a K8sPod with a defined pod spec")
 		}
-		if err := task.DecodeStructTo(p.GetPodSpec(), &res.Spec); err != nil {
+		spec, err := b.t.PodSpec(p.GetPodSpec())
+		if err != nil {
 			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Unable to unmarshal task k8s pod: %v", err)
 		}
+		spec.DeepCopyInto(&res.Spec)
 		primary, ok := tt.GetConfig()["primary_container_name"]
 		if !ok {
 			return nil, task.BadSpec(tf+".config", "invalid TaskSpecification, config missing [primary_container_name] key in [%v]", tt.GetConfig())

@@ -1,6 +1,8 @@
 package task
 
 import (
+	corev1 "k8s.io/api/core/v1"
+	"google.golang.org/protobuf/types/known/structpb"
 	"container/list"
 	"sync"
 
@@ -15,6 +17,7 @@ type decoded struct {
 	template *core.TaskTemplate
 	mu       sync.Mutex
 	custom   proto.Message
+	pods     map[*structpb.Struct]*corev1.PodSpec
 }
 
 // templateCache is a small LRU of decoded templates keyed by the annotation

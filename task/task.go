@@ -4,6 +4,7 @@
 package task
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -266,7 +267,7 @@ func DecodeCustom(custom *structpb.Struct, into proto.Message) error {
 	if custom == nil {
 		return fmt.Errorf("nil Struct object passed")
 	}
-	data, err := protojson.Marshal(custom)
+	data, err := appendStruct(nil, custom)
 	if err != nil {
 		return fmt.Errorf("encode custom: %w", err)
 	}
@@ -298,10 +299,35 @@ func (t *Task) Custom(prototype proto.Message) (proto.Message, error) {
 	return msg, nil
 }
 
+// PodSpec decodes s, a pod spec embedded in the template (k8sPod.podSpec or
+// a plugin's pod overlay), as DecodeStructTo does. The result is shared
+// between tasks of the same template text: read only (copy before changing).
+func (t *Task) PodSpec(s *structpb.Struct) (*corev1.PodSpec, error) {
+	d := t.decoded
+	if d == nil {
+		d = &decoded{template: t.Template}
+		t.decoded = d
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if spec, ok := d.pods[s]; ok {
+		return spec, nil
+	}
+	spec := &corev1.PodSpec{}
+	if err := DecodeStructTo(s, spec); err != nil {
+		return nil, err
+	}
+	if d.pods == nil {
+		d.pods = map[*structpb.Struct]*corev1.PodSpec{}
+	}
+	d.pods[s] = spec
+	return spec, nil
+}
+
 // DecodeStructTo decodes a Struct (an embedded pod spec) into a Go value with
 // encoding/json, as Flyte's UnmarshalStructToObj does.
 func DecodeStructTo(s *structpb.Struct, into any) error {
-	data, err := protojson.Marshal(s)
+	data, err := appendStruct(nil, s)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if cfg.LogsSidecar != nil {
 		injectLogsSidecar(head, primary, cfg.LogsSidecar)
 	}
-	if head, err = overlay(head, headPod, "rayCluster.headGroupSpec.k8sPod"); err != nil {
+	if head, err = overlay(t, head, headPod, "rayCluster.headGroupSpec.k8sPod"); err != nil {
 		return nil, err
 	}
 	podspec.AddTolerationsForExtendedResources(head, k8s.AddTolerationsForExtendedResources)
@@ -116,7 +116,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		wc.Env = append(wc.Env, workerEnv()...)
 		wc.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "ray stop"}}}}
 		wc.Ports = append(wc.Ports, rayPorts()...)
-		if w, err = overlay(w, g.GetK8SPod(), fmt.Sprintf("rayCluster.workerGroupSpec[%d].k8sPod", i)); err != nil {
+		if w, err = overlay(t, w, g.GetK8SPod(), fmt.Sprintf("rayCluster.workerGroupSpec[%d].k8sPod", i)); err != nil {
 			return nil, err
 		}
 		podspec.AddTolerationsForExtendedResources(w, k8s.AddTolerationsForExtendedResources)
@@ -236,15 +236,15 @@ func injectLogsSidecar(spec *corev1.PodSpec, primary int, sidecar *corev1.Contai
 	spec.Containers = append(spec.Containers, *s)
 }
 
-func overlay(spec *corev1.PodSpec, pod *core.K8SPod, field string) (*corev1.PodSpec, error) {
+func overlay(t *task.Task, spec *corev1.PodSpec, pod *core.K8SPod, field string) (*corev1.PodSpec, error) {
 	if pod.GetPodSpec() == nil {
 		return spec, nil
 	}
-	var custom corev1.PodSpec
-	if err := task.DecodeStructTo(pod.GetPodSpec(), &custom); err != nil {
+	custom, err := t.PodSpec(pod.GetPodSpec())
+	if err != nil {
 		return nil, task.BadSpec(customField+"."+field+".podSpec", "Unable to unmarshal pod spec: %v", err)
 	}
-	return podspec.MergeOverlay(spec, &custom), nil
+	return podspec.MergeOverlay(spec, custom), nil
 }
 
 func headStartParams(h *flyteplugins.HeadGroupSpec, cfg *config.Ray) map[string]string {

@@ -212,11 +212,11 @@ func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible 
 	primary := res.Primary
 	if overlay != nil {
 		if overlay.GetPodSpec() != nil {
-			var custom corev1.PodSpec
-			if err := task.DecodeStructTo(overlay.GetPodSpec(), &custom); err != nil {
+			custom, err := t.PodSpec(overlay.GetPodSpec())
+			if err != nil {
 				return role{}, nil, task.BadSpec(customField+"."+overlayName+".podSpec", "Unable to unmarshal %s spec: %v", strings.TrimSuffix(overlayName, "Pod")+" pod", err)
 			}
-			spec = podspec.MergeOverlay(spec, &custom)
+			spec = podspec.MergeOverlay(spec, custom)
 		}
 		if n := overlay.GetPrimaryContainerName(); n != "" {
 			primary = n
