@@ -1,9 +1,9 @@
 package task
 
 import (
-	corev1 "k8s.io/api/core/v1"
-	"google.golang.org/protobuf/types/known/structpb"
 	"container/list"
+	"google.golang.org/protobuf/types/known/structpb"
+	corev1 "k8s.io/api/core/v1"
 	"sync"
 
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"

@@ -4,10 +4,10 @@
 package task
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"strings"
 	"unicode/utf8"
 
