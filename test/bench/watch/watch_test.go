@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -25,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/flyte-admission/flyte-admission/test/bench/proc"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/watch/watchtest"
@@ -882,23 +882,12 @@ type MemDetail struct {
 
 // memory reads the process's memory figures.
 func (w *watcherProc) memory(t *testing.T) MemDetail {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+	pm, err := proc.ReadMemory(w.cmd.Process.Pid)
 	require.NoError(t, err)
-	field := func(name string) float64 {
-		for _, line := range strings.Split(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(line, name+":"); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				require.NoError(t, err, line)
-				return mib(kb << 10)
-			}
-		}
-		t.Fatalf("no %s in /proc/%d/status", name, w.cmd.Process.Pid)
-		return 0
-	}
 	m := w.metrics(t)
 	g := func(name string) float64 { return mib(int64(m[name])) }
 	return MemDetail{
-		RSS: field("VmRSS"), HWM: field("VmHWM"), RssAnon: field("RssAnon"), RssFile: field("RssFile"),
+		RSS: mib(pm.RSS), HWM: mib(pm.HWM), RssAnon: mib(pm.RssAnon), RssFile: mib(pm.RssFile),
 		HeapAlloc: g("go_memstats_heap_alloc_bytes"), HeapInuse: g("go_memstats_heap_inuse_bytes"),
 		HeapIdle: mib(int64(m["go_memstats_heap_idle_bytes"] - m["go_memstats_heap_released_bytes"])),
 		NextGC:   g("go_memstats_next_gc_bytes"), Stacks: g("go_memstats_stack_inuse_bytes"), GoSys: g("go_memstats_sys_bytes"),
@@ -910,16 +899,9 @@ func (w *watcherProc) cpu(t *testing.T) float64 { return cpuSeconds(t, w.cmd.Pro
 
 // cpuSeconds is a process's user + system CPU time.
 func cpuSeconds(t *testing.T, pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s, err := proc.CPUSeconds(pid)
 	require.NoError(t, err)
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// fields[0] is the state (field 3 of proc(5)): utime and stime are
-	// fields 14 and 15, in clock ticks (100 per second on Linux).
-	ut, err1 := strconv.ParseFloat(fields[11], 64)
-	st, err2 := strconv.ParseFloat(fields[12], 64)
-	require.NoError(t, errors.Join(err1, err2))
-	return (ut + st) / 100
+	return s
 }
 
 // heapProfile saves the watcher's heap profile as name in PprofEnv's
