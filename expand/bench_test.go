@@ -94,7 +94,9 @@ func BenchmarkDecode(b *testing.B) {
 	task.SetCacheSize(0)
 	defer task.SetCacheSize(task.DefaultCacheSize)
 	for _, in := range benchInputs(b) {
-		ann := in.obj["metadata"].(map[string]any)["annotations"].(map[string]any)
+		meta := in.obj["metadata"].(map[string]any)
+		name, namespace := meta["name"].(string), meta["namespace"].(string)
+		ann := meta["annotations"].(map[string]any)
 		annotations := map[string]string{}
 		for k, v := range ann {
 			annotations[k] = v.(string)
@@ -103,7 +105,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			defer reportCPU(b)()
 			for i := 0; i < b.N; i++ {
-				if _, err := task.New("bench", "bench", annotations); err != nil {
+				if _, err := task.New(name, namespace, annotations); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -152,10 +152,16 @@ func admissionHandler(name string, h admission.Handler, log logr.Logger) (http.H
 	return reviewEnvelope(hook), nil
 }
 
-func (s *Server) tlsConfig(c *tls.Config) {
+// TLSDefaults sets the server's TLS floor on c: TLS 1.2 or later, AEAD
+// cipher suites with forward secrecy only, HTTP/1.1 only.
+func TLSDefaults(c *tls.Config) {
 	c.MinVersion = tls.VersionTLS12
 	c.CipherSuites = modernCiphers
 	c.NextProtos = []string{"http/1.1"}
+}
+
+func (s *Server) tlsConfig(c *tls.Config) {
+	TLSDefaults(c)
 	if s.opts.EnableHTTP2 {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}

@@ -1,0 +1,304 @@
+package load_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/certs"
+	"github.com/flyte-admission/flyte-admission/test/bench/proc"
+	"github.com/flyte-admission/flyte-admission/test/load"
+	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+)
+
+// Environment of TestLoadBench (make bench-load).
+const (
+	// BenchEnv=1 runs the benchmark (it takes about three minutes).
+	BenchEnv = "FLYTE_ADMISSION_BENCH_LOAD"
+	// SecondsEnv: seconds per measured rate (default 10).
+	SecondsEnv = "FLYTE_ADMISSION_BENCH_LOAD_SECONDS"
+	// OutEnv: path of the JSON report (default out/bench/load.json).
+	OutEnv = "FLYTE_ADMISSION_BENCH_LOAD_OUT"
+)
+
+var (
+	rates       = []float64{100, 500, 1000}
+	searchRates = []float64{500, 750, 1000, 1500, 2000, 3000, 4000, 5000}
+	// p99Bound is the latency bound of the highest sustained rate.
+	p99Bound = 10 * time.Millisecond
+)
+
+// Run is one measured run of one server at one rate.
+type Run struct {
+	load.Stats
+	CPUSeconds float64 `json:"server_cpu_seconds"`
+	// PeakRSSMiB is the largest resident set sampled during the run;
+	// RSSMiB is the resident set at its end.
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	RSSMiB     float64 `json:"rss_mib"`
+}
+
+// ServerReport is one server's runs.
+type ServerReport struct {
+	Name string `json:"name"`
+	Runs []Run  `json:"runs"`
+	// MaxRate is the highest rate of searchRates sustained with p99 within
+	// p99Bound, no error and at least 95% of the rate achieved, in one of
+	// two tries (a neighbour's burst on a shared machine fails one run).
+	MaxRate float64 `json:"max_rate_p99_10ms"`
+	Search  []Run   `json:"search"`
+	// HWMMiB is the process's peak resident set over the whole benchmark.
+	HWMMiB float64 `json:"hwm_mib"`
+}
+
+// Report is the benchmark's JSON output.
+type Report struct {
+	Date      string         `json:"date"`
+	CPUs      int            `json:"cpus"`
+	Seconds   float64        `json:"seconds_per_rate"`
+	Requests  int            `json:"distinct_requests"`
+	Servers   []ServerReport `json:"servers"`
+	Generator string         `json:"generator"`
+}
+
+// TestLoadBench measures `flyte-admission serve` (webhook only) and the
+// no-op controller-runtime webhook under the same open-loop load, alternating
+// the two at each rate, and prints one table.
+func TestLoadBench(t *testing.T) {
+	if os.Getenv(BenchEnv) != "1" {
+		t.Skipf("set %s=1 to run the admission load benchmark (make bench-load)", BenchEnv)
+	}
+	seconds := 10.0
+	if s := os.Getenv(SecondsEnv); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		require.NoError(t, err, SecondsEnv)
+		seconds = v
+	}
+	root := watchtest.Root()
+	reqs, err := load.Mix(filepath.Join(root, "examples"), filepath.Join(root, "examples", "config", "plugins.yaml"))
+	require.NoError(t, err)
+
+	bin := t.TempDir()
+	build(t, root, filepath.Join(bin, "flyte-admission"), "./cmd/flyte-admission")
+	build(t, root, filepath.Join(bin, "noop"), "./test/load/noop")
+	certDir := filepath.Join(t.TempDir(), "certs")
+	ca := makeCerts(t, certDir)
+	client, err := load.Client(ca)
+	require.NoError(t, err)
+
+	probe := freeAddr(t)
+	servers := []*server{
+		start(t, "flyte-admission", probe, filepath.Join(bin, "flyte-admission"), "serve", "--webhook", "--watch=false",
+			"--cert-dir", certDir, "--config", filepath.Join(root, "examples", "config", "plugins.yaml"),
+			"--policies", filepath.Join(root, "examples", "config", "policies.yaml"),
+			"--probe-addr", probe, "--metrics-addr", "0", "--shutdown-delay", "0s"),
+		start(t, "noop controller-runtime", "", filepath.Join(bin, "noop"), "--cert-dir", certDir),
+	}
+	ctx := context.Background()
+	for _, s := range servers {
+		s.waitServing(t, client, reqs)
+		warm := load.Run(ctx, client, s.url, reqs, 200, 3*time.Second)
+		require.Zero(t, warm.Errors, "%s warm-up: %s", s.name, warm.FirstError)
+		require.Zero(t, warm.Denied, "%s denied requests of the examples", s.name)
+	}
+	report := Report{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtimeCPUs(), Seconds: seconds, Requests: len(reqs),
+		Generator: "open loop, keep-alive HTTPS (HTTP/1.1, TLS 1.3) over loopback, same machine"}
+	for _, s := range servers {
+		report.Servers = append(report.Servers, ServerReport{Name: s.name})
+	}
+	d := time.Duration(seconds * float64(time.Second))
+	for _, rate := range rates {
+		for i, s := range servers {
+			r := s.measure(t, ctx, client, reqs, rate, d)
+			t.Logf("%s at %.0f/s: achieved %.0f, p99 %s, errors %d", s.name, rate, r.Achieved, r.P99, r.Errors)
+			report.Servers[i].Runs = append(report.Servers[i].Runs, r)
+		}
+	}
+	for i, s := range servers {
+	search:
+		for _, rate := range searchRates {
+			for try := 0; ; try++ {
+				r := s.measure(t, ctx, client, reqs, rate, 3*time.Second)
+				report.Servers[i].Search = append(report.Servers[i].Search, r)
+				if r.Errors == 0 && r.P99 <= p99Bound && r.Achieved >= 0.95*rate {
+					break
+				}
+				if try == 1 {
+					break search
+				}
+			}
+			report.Servers[i].MaxRate = rate
+		}
+		m, err := proc.ReadMemory(s.cmd.Process.Pid)
+		require.NoError(t, err)
+		report.Servers[i].HWMMiB = mib(m.HWM)
+	}
+	for i, s := range servers {
+		for _, r := range report.Servers[i].Runs {
+			require.Zero(t, r.Errors, "%s at %.0f/s: %s", s.name, r.Target, r.FirstError)
+		}
+	}
+	printTable(report)
+	out := os.Getenv(OutEnv)
+	if out == "" {
+		out = filepath.Join(root, "out", "bench", "load.json")
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(out), 0o755))
+	data, err := json.MarshalIndent(report, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(out, append(data, '\n'), 0o644))
+	fmt.Printf("wrote %s\n", out)
+}
+
+func printTable(r Report) {
+	fmt.Printf("\nadmission under load (%s; %d distinct requests, %.0f s per rate)\n", r.Generator, r.Requests, r.Seconds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "server\trate\tachieved\trequests\terrors\tp50 ms\tp90 ms\tp99 ms\tmax ms\tCPU s\tpeak RSS MiB\tRSS MiB\t")
+	for i := range r.Servers[0].Runs {
+		for _, s := range r.Servers {
+			x := s.Runs[i]
+			fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t\n", s.Name, x.Target, x.Achieved, x.Sent, x.Errors,
+				ms(x.P50), ms(x.P90), ms(x.P99), ms(x.Max), x.CPUSeconds, x.PeakRSSMiB, x.RSSMiB)
+		}
+		a, b := r.Servers[0].Runs[i], r.Servers[1].Runs[i]
+		fmt.Fprintf(w, "ratio\t\t\t\t\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", ratio(ms(a.P50), ms(b.P50)), ratio(ms(a.P90), ms(b.P90)),
+			ratio(ms(a.P99), ms(b.P99)), ratio(ms(a.Max), ms(b.Max)), ratio(a.CPUSeconds, b.CPUSeconds), ratio(a.PeakRSSMiB, b.PeakRSSMiB))
+	}
+	w.Flush()
+	for _, s := range r.Servers {
+		fmt.Printf("%s: highest rate with p99 <= %s: %.0f/s; peak RSS over the run %.1f MiB\n", s.Name, p99Bound, s.MaxRate, s.HWMMiB)
+	}
+	if r.Servers[1].MaxRate > 0 {
+		fmt.Printf("sustained throughput ratio: %.2f\n", r.Servers[0].MaxRate/r.Servers[1].MaxRate)
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mib(b int64) float64        { return float64(b) / (1 << 20) }
+
+func runtimeCPUs() int {
+	n := 0
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		n = strings.Count(string(data), "\nprocessor") + 1
+	}
+	return n
+}
+
+func build(t *testing.T, root, out, pkg string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, b)
+}
+
+// makeCerts writes a CA and a serving certificate for 127.0.0.1 into dir
+// (tls.crt, tls.key, ca.crt) and returns the CA bundle.
+func makeCerts(t *testing.T, dir string) []byte {
+	t.Helper()
+	m, err := certs.New(certs.Options{CertDir: dir, Dir: dir + "-store", ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")}, Log: logr.Discard()})
+	require.NoError(t, err)
+	require.NoError(t, m.Ensure(context.Background()))
+	return m.CABundle()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type server struct {
+	name, url string
+	cmd       *exec.Cmd
+	log       *os.File
+}
+
+func start(t *testing.T, name, probe, bin string, args ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin, append(args, "--host", host, "--port", port)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	s := &server{name: name, url: "https://" + addr, cmd: cmd, log: logFile}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("%s log:\n%s", name, b)
+		}
+	})
+	return s
+}
+
+// waitServing waits until the server answers a real request.
+func (s *server) waitServing(t *testing.T, c *http.Client, reqs []load.Request) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		st := load.Run(context.Background(), c, s.url, reqs[:1], 1000, time.Millisecond)
+		return st.Sent == 1 && st.Errors == 0
+	}, time.Minute, 200*time.Millisecond, "%s never served", s.name)
+}
+
+// measure runs the load once, sampling the server's resident set.
+func (s *server) measure(t *testing.T, ctx context.Context, c *http.Client, reqs []load.Request, rate float64, d time.Duration) Run {
+	t.Helper()
+	pid := s.cmd.Process.Pid
+	cpu0, err := proc.CPUSeconds(pid)
+	require.NoError(t, err)
+	var peak int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if m, err := proc.ReadMemory(pid); err == nil && m.RSS > peak {
+				peak = m.RSS
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	st := load.Run(ctx, c, s.url, reqs, rate, d)
+	close(stop)
+	wg.Wait()
+	cpu1, err := proc.CPUSeconds(pid)
+	require.NoError(t, err)
+	m, err := proc.ReadMemory(pid)
+	require.NoError(t, err)
+	return Run{Stats: st, CPUSeconds: cpu1 - cpu0, PeakRSSMiB: mib(max(peak, m.RSS)), RSSMiB: mib(m.RSS)}
+}

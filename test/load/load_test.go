@@ -1,0 +1,88 @@
+package load_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flyte-admission/flyte-admission/test/load"
+	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+// TestRun checks the generator's accounting against a server that fails
+// /fail, answers /wrong with another uid, denies /validate and allows the rest.
+func TestRun(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var rv admissionv1.AdmissionReview
+		require.NoError(t, json.Unmarshal(body, &rv))
+		uid := rv.Request.UID
+		switch r.URL.Path {
+		case "/fail":
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		case "/wrong":
+			uid = "someone-else"
+		}
+		rv.Response = &admissionv1.AdmissionResponse{UID: uid, Allowed: r.URL.Path != "/validate"}
+		rv.Request = nil
+		_ = json.NewEncoder(w).Encode(&rv)
+	}))
+	defer srv.Close()
+	var reqs []load.Request
+	for _, p := range []string{"/mutate", "/validate", "/fail", "/wrong"} {
+		uid := "uid" + p
+		reqs = append(reqs, load.Request{Name: p, Path: p, UID: uid,
+			Body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"` + uid + `"}}`)})
+	}
+	st := load.Run(context.Background(), srv.Client(), srv.URL, reqs, 400, time.Second)
+	require.Equal(t, 400, st.Sent)
+	require.Equal(t, 200, st.Errors, "/fail and /wrong")
+	require.NotEmpty(t, st.FirstError)
+	require.Equal(t, 100, st.Denied, "/validate")
+	require.Greater(t, st.Achieved, 200.0)
+	require.LessOrEqual(t, st.P50, st.P99)
+	require.LessOrEqual(t, st.P99, st.Max)
+}
+
+func TestPercentile(t *testing.T) {
+	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	require.Equal(t, time.Duration(5), load.Percentile(d, 50))
+	require.Equal(t, time.Duration(10), load.Percentile(d, 99))
+	require.Equal(t, time.Duration(1), load.Percentile(d, 0))
+	require.Zero(t, load.Percentile(nil, 50))
+}
+
+// TestMix checks the request mix built from the examples: four requests per
+// Spark, Ray and Dask object, unique uids, well-formed reviews.
+func TestMix(t *testing.T) {
+	root := watchtest.Root()
+	reqs, err := load.Mix(filepath.Join(root, "examples"), filepath.Join(root, "examples", "config", "plugins.yaml"))
+	require.NoError(t, err)
+	require.Len(t, reqs, 9*4)
+	uids := map[string]bool{}
+	ops := map[string]int{}
+	for _, r := range reqs {
+		require.False(t, uids[r.UID], "duplicate uid %s", r.UID)
+		uids[r.UID] = true
+		var rv admissionv1.AdmissionReview
+		require.NoError(t, json.Unmarshal(r.Body, &rv), r.Name)
+		require.Equal(t, r.UID, string(rv.Request.UID))
+		require.NotEmpty(t, rv.Request.Object.Raw)
+		if rv.Request.Operation == admissionv1.Update {
+			require.NotEmpty(t, rv.Request.OldObject.Raw, r.Name)
+		}
+		ops[r.Path+" "+string(rv.Request.Operation)]++
+	}
+	require.Equal(t, map[string]int{"/mutate CREATE": 9, "/mutate UPDATE": 9, "/validate CREATE": 9, "/validate UPDATE": 9}, ops)
+
+	_, err = load.Mix(t.TempDir(), filepath.Join(root, "examples", "config", "plugins.yaml"))
+	require.ErrorContains(t, err, "no Spark, Ray or Dask objects")
+}
