@@ -107,11 +107,27 @@ type peek struct {
 // and old object; old may be nil). Objects that need nothing are recognised
 // from their kind and annotations without decoding the rest.
 func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, error) {
-	var p peek
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+	// A skeleton (template annotation, no provenance marker) is decoded once,
+	// whole; anything else first by kind and annotations only, as it most
+	// likely needs nothing. The byte search only picks the order: the
+	// decision is always taken on the decoded annotations.
+	var obj map[string]any
+	var gvk schema.GroupVersionKind
+	var ann map[string]string
+	if bytes.Contains(raw, templateKey) && !bytes.Contains(raw, markerKey) {
+		var err error
+		if obj, err = DecodeObject(raw); err != nil {
+			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+		}
+		gvk, ann = gvkOf(obj), annotationsOf(obj)
+	} else {
+		var p peek
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+		}
+		gvk, ann = schema.FromAPIVersionAndKind(p.APIVersion, p.Kind), p.Metadata.Annotations
 	}
-	plugin, ok := x.Registry.ForKind(schema.FromAPIVersionAndKind(p.APIVersion, p.Kind).GroupKind())
+	plugin, ok := x.Registry.ForKind(gvk.GroupKind())
 	if !ok {
 		return &Result{Skipped: "not a kind of ours"}, nil
 	}
@@ -123,13 +139,15 @@ func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, 
 		}
 		oldAnn = op.Metadata.Annotations
 	}
-	marker, skip := x.decide(p.Metadata.Annotations, oldAnn, len(oldRaw) > 0)
+	marker, skip := x.decide(ann, oldAnn, len(oldRaw) > 0)
 	if skip != "" {
 		return &Result{Plugin: plugin, Skipped: skip}, nil
 	}
-	obj, err := DecodeObject(raw)
-	if err != nil {
-		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+	if obj == nil {
+		var err error
+		if obj, err = DecodeObject(raw); err != nil {
+			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+		}
 	}
 	var old map[string]any
 	if len(oldRaw) > 0 {
@@ -137,6 +155,12 @@ func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, 
 	}
 	return x.expand(ctx, plugin, obj, old, marker)
 }
+
+// The annotation keys as they appear in an object's JSON.
+var (
+	templateKey = []byte(`"` + task.TemplateAnnotation + `"`)
+	markerKey   = []byte(`"` + task.ExpandedFromAnnotation + `"`)
+)
 
 // decide returns the provenance marker of an object's task annotations, or
 // why it needs no expansion: no template, already expanded, or an UPDATE

@@ -1,6 +1,7 @@
 package expand_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -286,4 +287,36 @@ func TestCachedTemplatesStayUnchanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExpandRawEitherOrder checks that the order ExpandRaw decodes in (a
+// byte search for the annotation keys) never changes the outcome: the same
+// skeleton with its keys written with JSON escapes (so the search misses
+// them) expands to the same patch.
+func TestExpandRawEitherOrder(t *testing.T) {
+	x := newExpander(t, "")
+	objs := readObjects(t, filepath.Join(conformance, "spark/basic/skeleton.yaml"))
+	raw, err := json.Marshal(objs[0].Map)
+	require.NoError(t, err)
+	escaped := bytes.ReplaceAll(raw, []byte(`"flyte.org/`), []byte(`"flyte.org\/`))
+	require.NotEqual(t, raw, escaped)
+	var patches [][]byte
+	for _, in := range [][]byte{raw, escaped} {
+		res, err := x.ExpandRaw(context.Background(), in, nil)
+		require.NoError(t, err)
+		require.Empty(t, res.Skipped)
+		p, err := expand.MarshalPatch(res.Patch)
+		require.NoError(t, err)
+		patches = append(patches, p)
+	}
+	require.JSONEq(t, string(patches[0]), string(patches[1]))
+
+	// Expanded, with the escaped marker: still recognised as expanded.
+	res, err := x.ExpandRaw(context.Background(), raw, nil)
+	require.NoError(t, err)
+	out, err := json.Marshal(res.Object)
+	require.NoError(t, err)
+	again, err := x.ExpandRaw(context.Background(), bytes.ReplaceAll(out, []byte(`"flyte.org/`), []byte(`"flyte.org\/`)), nil)
+	require.NoError(t, err)
+	require.Equal(t, "already expanded", again.Skipped)
 }
