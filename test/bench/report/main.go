@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +36,9 @@ type Bench struct {
 	CPUNsPerOp  float64 `json:"cpu_ns_per_op"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
-	N           int     `json:"iterations"`
+	// N is the iterations over all Runs (rounds) together.
+	N    int `json:"iterations"`
+	Runs int `json:"runs"`
 }
 
 // Expansion compares one input.
@@ -46,10 +49,14 @@ type Expansion struct {
 	Warm   *Bench `json:"mutate_warm,omitempty"`
 	Decode *Bench `json:"decode,omitempty"`
 	Expand *Bench `json:"expand,omitempty"`
-	// Speedup is Flyte's ns/op over ours; AllocFraction ours over Flyte's
-	// (cold: template decoded every time, as Flyte does).
-	SpeedupCold       float64 `json:"speedup_cold,omitempty"`
-	SpeedupWarm       float64 `json:"speedup_warm,omitempty"`
+	// Speedup is Flyte's CPU time per operation over ours (CPUSpeedup) or
+	// its wall time over ours (WallSpeedup); AllocFraction is our
+	// allocations over Flyte's. Cold: the template decoded every time, as
+	// Flyte does; warm: a template cache hit.
+	SpeedupCold       float64 `json:"cpu_speedup_cold,omitempty"`
+	SpeedupWarm       float64 `json:"cpu_speedup_warm,omitempty"`
+	WallSpeedupCold   float64 `json:"wall_speedup_cold,omitempty"`
+	WallSpeedupWarm   float64 `json:"wall_speedup_warm,omitempty"`
 	AllocFractionCold float64 `json:"alloc_fraction_cold,omitempty"`
 	AllocFractionWarm float64 `json:"alloc_fraction_warm,omitempty"`
 }
@@ -88,10 +95,12 @@ func run(dir string, w io.Writer) error {
 			Decode: ours["Decode/"+in], Expand: ours["Expand/"+in]}
 		if e.Flyte != nil {
 			if e.Cold != nil {
-				e.SpeedupCold, e.AllocFractionCold = e.Flyte.NsPerOp/e.Cold.NsPerOp, e.Cold.AllocsPerOp/e.Flyte.AllocsPerOp
+				e.SpeedupCold, e.WallSpeedupCold = e.Flyte.CPUNsPerOp/e.Cold.CPUNsPerOp, e.Flyte.NsPerOp/e.Cold.NsPerOp
+				e.AllocFractionCold = e.Cold.AllocsPerOp / e.Flyte.AllocsPerOp
 			}
 			if e.Warm != nil {
-				e.SpeedupWarm, e.AllocFractionWarm = e.Flyte.NsPerOp/e.Warm.NsPerOp, e.Warm.AllocsPerOp/e.Flyte.AllocsPerOp
+				e.SpeedupWarm, e.WallSpeedupWarm = e.Flyte.CPUNsPerOp/e.Warm.CPUNsPerOp, e.Flyte.NsPerOp/e.Warm.NsPerOp
+				e.AllocFractionWarm = e.Warm.AllocsPerOp / e.Flyte.AllocsPerOp
 			}
 		}
 		rep.Expansion = append(rep.Expansion, e)
@@ -156,19 +165,42 @@ func readRaw(path string) (json.RawMessage, error) {
 }
 
 // readBench parses `go test -bench` output: name (without "Benchmark" and
-// the -GOMAXPROCS suffix) to result. With -count > 1 the last line wins.
+// the -GOMAXPROCS suffix) to result. A benchmark run several times (rounds)
+// gets the median of each figure; Runs says how many.
 func readBench(path string) (map[string]*Bench, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]*Bench{}
+	all := map[string][]*Bench{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		name, b, ok := parseLine(sc.Text())
-		if ok {
-			out[name] = b
+		if name, b, ok := parseLine(sc.Text()); ok {
+			all[name] = append(all[name], b)
+		}
+	}
+	out := map[string]*Bench{}
+	for name, bs := range all {
+		med := func(get func(*Bench) float64) float64 {
+			v := make([]float64, len(bs))
+			for i, b := range bs {
+				v[i] = get(b)
+			}
+			slices.Sort(v)
+			if len(v)%2 == 1 {
+				return v[len(v)/2]
+			}
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		n := 0
+		for _, b := range bs {
+			n += b.N
+		}
+		out[name] = &Bench{
+			NsPerOp: med(func(b *Bench) float64 { return b.NsPerOp }), CPUNsPerOp: med(func(b *Bench) float64 { return b.CPUNsPerOp }),
+			BytesPerOp: med(func(b *Bench) float64 { return b.BytesPerOp }), AllocsPerOp: med(func(b *Bench) float64 { return b.AllocsPerOp }),
+			N: n, Runs: len(bs),
 		}
 	}
 	return out, sc.Err()
@@ -222,11 +254,13 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs (%s), %s/%s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH)
 }
 
+// us is the CPU time per operation in µs (wall time swings more with
+// neighbours on a shared machine; both are in bench.json).
 func us(b *Bench) string {
 	if b == nil {
 		return "-"
 	}
-	return strconv.FormatFloat(b.NsPerOp/1000, 'f', 1, 64)
+	return strconv.FormatFloat(b.CPUNsPerOp/1000, 'f', 1, 64)
 }
 
 func allocs(b *Bench) string {
@@ -245,7 +279,13 @@ func x(f float64) string {
 
 func print(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "flyte-admission benchmarks, %s, %s\n\n", r.Date, r.Machine)
-	fmt.Fprintln(w, "Expansion: decode + expand + merge + JSON patch (ours) vs decode + BuildResource + json.Marshal (Flyte 1.16.8), same inputs, same run")
+	rounds := 0
+	for _, e := range r.Expansion {
+		if e.Warm != nil {
+			rounds = e.Warm.Runs
+		}
+	}
+	fmt.Fprintf(w, "Expansion: decode + expand + merge + JSON patch (ours) vs decode + BuildResource + json.Marshal (Flyte 1.16.8); same inputs, alternating, median of %d rounds\n", rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "input\tFlyte µs\tallocs\tcold µs\tallocs\tspeedup\tallocs\twarm µs\tallocs\tspeedup\tallocs\tdecode µs\texpand µs\t")
 	for _, e := range r.Expansion {
@@ -254,7 +294,7 @@ func print(w io.Writer, r *Report) {
 			us(e.Warm), allocs(e.Warm), x(e.SpeedupWarm), x(e.AllocFractionWarm), us(e.Decode), us(e.Expand))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "cold: template decoded on every request (as Flyte does); warm: template cache hit (same task version). speedup: Flyte time / ours; allocs: ours / Flyte's.")
+	fmt.Fprintln(w, "µs: CPU time per operation. cold: template decoded on every request (as Flyte does); warm: template cache hit (same task version). speedup: Flyte's CPU time / ours (wall-time ratios in bench.json); allocs: ours / Flyte's.")
 	printLoad(w, r.Load)
 	printWatch(w, r.Watch)
 }
