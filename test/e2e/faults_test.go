@@ -3,18 +3,30 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/flyte-admission/flyte-admission/webhook"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -225,4 +237,244 @@ func (c *cluster) waitWatcherLeads(t *testing.T, since time.Time) int {
 	}, 2*faultWait, 100*time.Millisecond, "serve's watcher never held its lease again")
 	c.serve.waitReady(t)
 	return restarts
+}
+
+// Where a write ended: stored, or refused by one of these.
+const (
+	storedOutcome = "stored"
+	byMutating    = "mutating webhook"
+	byValidating  = "validating webhook"
+	byPolicy      = "admission policy"
+	bySchema      = "CRD schema"
+)
+
+// outcome names what refused err (nil: stored).
+func outcome(err error) string {
+	if err == nil {
+		return storedOutcome
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, `"`+webhook.MutatingWebhookName+`"`):
+		return byMutating
+	case strings.Contains(msg, `"`+webhook.ValidatingWebhookName+`"`):
+		return byValidating
+	case strings.Contains(msg, "ValidatingAdmissionPolicy"):
+		return byPolicy
+	case strings.Contains(msg, "Required value"), strings.Contains(msg, "Invalid value"), strings.Contains(msg, "Unsupported value"):
+		return bySchema
+	}
+	return "unexpected: " + msg
+}
+
+// writeKinds are the ways objects are written while the webhook is down.
+const (
+	skeletons     = "skeletons (kubectl apply of examples/)"
+	handExpanded  = "skeletons with a full spec (template, no expanded-from)"
+	unannotated   = "unannotated objects"
+	flyteAnnotKey = "flyte.org/"
+)
+
+// downObjects are the objects written in each case, by write kind: the
+// example skeletons as written, their offline expansion without
+// flyte.org/expanded-from (a skeleton that passes the CRD schemas, so that
+// only admission can refuse it), and that expansion without any flyte.org/
+// annotation (a hand-written job). Names get suffix.
+func downObjects(t *testing.T, suffix string) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	dir := t.TempDir()
+	for _, f := range jobFiles(t) {
+		objs, err := objects.ReadPath(f)
+		require.NoError(t, err)
+		var docs [][]byte
+		for _, o := range objs {
+			obj := deepCopyMap(o.Map)
+			meta(obj)["name"] = meta(obj)["name"].(string) + "-" + suffix
+			out[skeletons] = append(out[skeletons], obj)
+			data, err := json.Marshal(obj)
+			require.NoError(t, err)
+			docs = append(docs, data)
+		}
+		// Expanded under their new names (names show in the expansion).
+		file := filepath.Join(dir, filepath.Base(f))
+		require.NoError(t, os.WriteFile(file, bytes.Join(docs, []byte("\n---\n")), 0o644))
+		for _, o := range offline(t, file) {
+			hand := deepCopyMap(o)
+			ann := meta(hand)["annotations"].(map[string]any)
+			require.Contains(t, ann, task.TemplateAnnotation)
+			delete(ann, task.ExpandedFromAnnotation)
+			out[handExpanded] = append(out[handExpanded], hand)
+
+			plain := deepCopyMap(o)
+			for k := range meta(plain)["annotations"].(map[string]any) {
+				if strings.HasPrefix(k, flyteAnnotKey) {
+					delete(meta(plain)["annotations"].(map[string]any), k)
+				}
+			}
+			out[unannotated] = append(out[unannotated], plain)
+		}
+	}
+	return out
+}
+
+// setFailurePolicies sets the failurePolicy of the registered webhooks.
+func (c *cluster) setFailurePolicies(t *testing.T, mutating, validating admissionregistrationv1.FailurePolicyType) {
+	t.Helper()
+	ctx := context.Background()
+	var m admissionregistrationv1.MutatingWebhookConfiguration
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: webhook.DefaultName}, &m))
+	m.Webhooks[0].FailurePolicy = &mutating
+	require.NoError(t, c.Client.Update(ctx, &m))
+	var v admissionregistrationv1.ValidatingWebhookConfiguration
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: webhook.DefaultName}, &v))
+	v.Webhooks[0].FailurePolicy = &validating
+	require.NoError(t, c.Client.Update(ctx, &v))
+}
+
+// TestFaultWebhookDown stops serve behind the registration the product
+// installs and writes the examples three ways, under three failure-policy
+// settings, counting where each write ended: a skeleton is never stored
+// un-expanded, and an unannotated job is stored whenever the validating
+// webhook may be skipped (the mutating webhook's matchConditions never send
+// it there).
+func TestFaultWebhookDown(t *testing.T) {
+	c := startCluster(t, "")
+	ctx := context.Background()
+	_, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/00-namespace.yaml", "-f", "../../examples/spark-pi.yaml")
+	require.NoError(t, err, stderr)
+	require.Contains(t, meta(c.getJSON(t, "sparkapplication", "flytesnacks-development", "spark-pi"))["annotations"],
+		task.ExpandedFromAnnotation, "while serve runs, the webhook expands")
+	// Jobs an operator holds with a finalizer, deleted while serve runs:
+	// the operator finishes their deletion while it is down.
+	var held []*unstructured.Unstructured
+	for _, kind := range []string{handExpanded, unannotated} {
+		for _, obj := range downObjects(t, "held-"+map[string]string{handExpanded: "flyte", unannotated: "plain"}[kind])[kind] {
+			u := &unstructured.Unstructured{Object: deepCopyMap(obj)}
+			u.SetFinalizers([]string{"operator.example.com/cleanup"})
+			require.NoError(t, c.Client.Create(ctx, u))
+			require.NoError(t, c.Client.Delete(ctx, u))
+			held = append(held, u)
+		}
+	}
+	c.serve.stop(t)
+
+	t.Run("as installed: the operator finishes deletions", func(t *testing.T) {
+		counts := map[string]int{}
+		for _, u := range held {
+			err := c.Client.Patch(ctx, u, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+			got := outcome(err)
+			counts[got]++
+			if err == nil {
+				require.Eventually(t, func() bool {
+					return apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKeyFromObject(u), u.DeepCopy()))
+				}, faultWait, 100*time.Millisecond, "%s %s was not deleted", u.GetKind(), u.GetName())
+			}
+		}
+		t.Logf("webhook down, both webhooks Fail: finalizer removal tried on %d jobs being deleted (%d annotated): %d admitted and deleted; refused: %s",
+			len(held), len(held)/2, counts[storedOutcome], formatCounts(withoutKey(counts, storedOutcome)))
+		require.Equal(t, len(held), counts[storedOutcome], "finishing a deletion must not need the webhook")
+	})
+
+	cases := []struct {
+		name                 string
+		suffix               string
+		mutating, validating admissionregistrationv1.FailurePolicyType
+		want                 map[string][]string // write kind -> allowed outcomes
+	}{
+		{"as installed: both webhooks Fail", "fail", admissionregistrationv1.Fail, admissionregistrationv1.Fail, map[string][]string{
+			skeletons: {byMutating}, handExpanded: {byMutating}, unannotated: {byValidating}}},
+		{"validating webhook Ignore (the chart's option)", "vignore", admissionregistrationv1.Fail, admissionregistrationv1.Ignore, map[string][]string{
+			skeletons: {byMutating}, handExpanded: {byMutating}, unannotated: {storedOutcome}}},
+		{"both webhooks Ignore (mutating edited by hand): the admission policy is the backstop", "ignore",
+			admissionregistrationv1.Ignore, admissionregistrationv1.Ignore, map[string][]string{
+				skeletons: {byPolicy, bySchema}, handExpanded: {byPolicy}, unannotated: {storedOutcome}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.setFailurePolicies(t, tc.mutating, tc.validating)
+			objs := downObjects(t, tc.suffix)
+			// The apiserver picks the new policies up shortly: wait until
+			// a dry run of each write kind ends as wanted.
+			for _, kind := range []string{handExpanded, unannotated} {
+				probe := &unstructured.Unstructured{Object: deepCopyMap(objs[kind][0])}
+				var got string
+				require.Eventually(t, func() bool {
+					got = outcome(c.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll))
+					return slices.Contains(tc.want[kind], got)
+				}, faultWait, 200*time.Millisecond, "%s: a dry run still ends %q", kind, got)
+			}
+
+			for _, kind := range []string{skeletons, handExpanded, unannotated} {
+				counts := map[string]int{}
+				for _, obj := range objs[kind] {
+					var err error
+					if kind == skeletons {
+						data, jerr := json.Marshal(obj)
+						require.NoError(t, jerr)
+						var stderr string
+						if _, stderr, err = c.kubectl(t, data, "apply", "-f", "-"); err != nil {
+							err = errors.New(stderr)
+						}
+					} else {
+						err = c.Client.Create(ctx, &unstructured.Unstructured{Object: deepCopyMap(obj)})
+					}
+					got := outcome(err)
+					counts[got]++
+					require.Contains(t, tc.want[kind], got, "%s %s", obj["kind"], meta(obj)["name"])
+					stored := &unstructured.Unstructured{}
+					stored.SetAPIVersion(obj["apiVersion"].(string))
+					stored.SetKind(obj["kind"].(string))
+					gerr := c.Client.Get(ctx, client.ObjectKey{Namespace: meta(obj)["namespace"].(string), Name: meta(obj)["name"].(string)}, stored)
+					if got == storedOutcome {
+						require.NoError(t, gerr)
+					} else {
+						require.True(t, apierrors.IsNotFound(gerr), "%s %s was refused (%s) but is stored: %v", obj["kind"], meta(obj)["name"], got, gerr)
+					}
+				}
+				t.Logf("webhook down, mutating %s, validating %s: %d %s written: %s",
+					tc.mutating, tc.validating, len(objs[kind]), kind, formatCounts(counts))
+			}
+		})
+	}
+
+	t.Run("no skeleton was stored un-expanded", func(t *testing.T) {
+		total, unexpanded := 0, 0
+		for _, kind := range []string{"SparkApplicationList", "RayJobList", "DaskJobList"} {
+			list := &unstructured.UnstructuredList{}
+			list.SetAPIVersion(map[string]string{"SparkApplicationList": "sparkoperator.k8s.io/v1beta2", "RayJobList": "ray.io/v1", "DaskJobList": "kubernetes.dask.org/v1"}[kind])
+			list.SetKind(kind)
+			require.NoError(t, c.Client.List(ctx, list))
+			for _, it := range list.Items {
+				total++
+				ann := it.GetAnnotations()
+				if _, tmpl := ann[task.TemplateAnnotation]; tmpl {
+					if _, exp := ann[task.ExpandedFromAnnotation]; !exp {
+						unexpanded++
+						t.Errorf("%s %s/%s carries a task template but was not expanded", it.GetKind(), it.GetNamespace(), it.GetName())
+					}
+				}
+			}
+		}
+		t.Logf("stored jobs: %d, un-expanded skeletons among them: %d", total, unexpanded)
+		require.Equal(t, 1+2*9, total, "the control job plus the unannotated ones of the two Ignore cases")
+	})
+}
+
+func formatCounts(counts map[string]int) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(counts))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", counts[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func withoutKey(m map[string]int, key string) map[string]int {
+	out := maps.Clone(m)
+	delete(out, key)
+	return out
 }
