@@ -3,14 +3,22 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,12 +29,18 @@ import (
 	"github.com/flyte-admission/flyte-admission/webhook"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -51,8 +65,8 @@ func (j *job) object() *unstructured.Unstructured {
 
 func (j *job) String() string { return j.gvk.Kind + " " + j.ns + "/" + j.name }
 
-// exampleJobs are the objects of examples/*.yaml but the namespace, every
-// second one of each kind set to fail.
+// exampleJobs are the jobs of examples/*.yaml (not the namespace); the
+// operator fails every second one of each kind.
 func exampleJobs(t *testing.T) []*job {
 	t.Helper()
 	var out []*job
@@ -248,16 +262,17 @@ const (
 	bySchema      = "CRD schema"
 )
 
-// outcome names what refused err (nil: stored).
+// outcome names what refused err (nil: stored). A webhook refuses only by
+// failing to be called: it is down in these tests.
 func outcome(err error) string {
 	if err == nil {
 		return storedOutcome
 	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, `"`+webhook.MutatingWebhookName+`"`):
+	case strings.Contains(msg, `failed calling webhook "`+webhook.MutatingWebhookName+`"`):
 		return byMutating
-	case strings.Contains(msg, `"`+webhook.ValidatingWebhookName+`"`):
+	case strings.Contains(msg, `failed calling webhook "`+webhook.ValidatingWebhookName+`"`):
 		return byValidating
 	case strings.Contains(msg, "ValidatingAdmissionPolicy"):
 		return byPolicy
@@ -321,15 +336,30 @@ func downObjects(t *testing.T, suffix string) map[string][]map[string]any {
 // setFailurePolicies sets the failurePolicy of the registered webhooks.
 func (c *cluster) setFailurePolicies(t *testing.T, mutating, validating admissionregistrationv1.FailurePolicyType) {
 	t.Helper()
+	m, v := registeredWebhooks()
+	c.edit(t, m, func() { m.Webhooks[0].FailurePolicy = &mutating })
+	c.edit(t, v, func() { v.Webhooks[0].FailurePolicy = &validating })
+}
+
+// registeredWebhooks are empty objects named like the registered webhook
+// configurations, for edit.
+func registeredWebhooks() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	name := metav1.ObjectMeta{Name: webhook.DefaultName}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: name}, &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: name}
+}
+
+// edit reads obj, applies change to it and updates it, again on conflicts
+// (serve's certificate manager may be patching caBundle).
+func (c *cluster) edit(t *testing.T, obj client.Object, change func()) {
+	t.Helper()
 	ctx := context.Background()
-	var m admissionregistrationv1.MutatingWebhookConfiguration
-	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: webhook.DefaultName}, &m))
-	m.Webhooks[0].FailurePolicy = &mutating
-	require.NoError(t, c.Client.Update(ctx, &m))
-	var v admissionregistrationv1.ValidatingWebhookConfiguration
-	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Name: webhook.DefaultName}, &v))
-	v.Webhooks[0].FailurePolicy = &validating
-	require.NoError(t, c.Client.Update(ctx, &v))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change()
+		return c.Client.Update(ctx, obj)
+	}))
 }
 
 // TestFaultWebhookDown stops serve behind the registration the product
@@ -477,4 +507,266 @@ func withoutKey(m map[string]int, key string) map[string]int {
 	out := maps.Clone(m)
 	delete(out, key)
 	return out
+}
+
+// TestFaultTwoReplicas starts two `serve --cert-mode=self` replicas back to
+// back with no certificate Secret yet: they settle on one CA (the Secret's,
+// the webhook configurations' caBundle, and what each presents over TLS),
+// and admission requests sent to each (directly, verified with the caBundle,
+// and by the apiserver on kubectl apply) all succeed. Whether the second
+// replica also finds no Secret is up to the scheduler: the log counts the
+// creations it lost (it re-reads and adopts the winner's CA).
+func TestFaultTwoReplicas(t *testing.T) {
+	c := newCluster(t, "", webhook.RegistrationOptions{})
+	ctx := context.Background()
+	secretKey := client.ObjectKey{Namespace: "flyte-admission", Name: webhook.DefaultName + "-certs"}
+	require.True(t, apierrors.IsNotFound(c.Client.Get(ctx, secretKey, &corev1.Secret{})), "the Secret must not exist yet")
+	_, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/00-namespace.yaml")
+	require.NoError(t, err, stderr)
+
+	ports := []int{c.Env.Env.WebhookInstallOptions.LocalServingPort, freePort(t)}
+	certDirs := []string{t.TempDir(), t.TempDir()}
+	replicas := make([]*serveProcess, len(ports))
+	for i := range ports { // back to back: both find no Secret
+		replicas[i] = c.startServe(t, ports[i], "--cert-mode", "self", "--cert-dir", certDirs[i],
+			"--extra-san", "127.0.0.1", "--webhook-name", webhook.DefaultName, "--zap-log-level", "debug")
+	}
+	for _, r := range replicas {
+		r.waitReady(t)
+	}
+
+	var secret corev1.Secret
+	require.NoError(t, c.Client.Get(ctx, secretKey, &secret))
+	caPEM := secret.Data["ca.crt"]
+	cas := parseCerts(t, caPEM)
+	require.Len(t, cas, 1, "one CA in the Secret's bundle")
+	serving := parseCerts(t, secret.Data["tls.crt"])
+	require.Len(t, serving, 1)
+	bundles := func() [][]byte {
+		m, v := registeredWebhooks()
+		require.NoError(t, c.Client.Get(ctx, client.ObjectKeyFromObject(m), m))
+		require.NoError(t, c.Client.Get(ctx, client.ObjectKeyFromObject(v), v))
+		return [][]byte{m.Webhooks[0].ClientConfig.CABundle, v.Webhooks[0].ClientConfig.CABundle}
+	}
+	require.Eventually(t, func() bool {
+		b := bundles()
+		return bytes.Equal(b[0], caPEM) && bytes.Equal(b[1], caPEM)
+	}, faultWait, 100*time.Millisecond, "the webhook configurations' caBundle is not the Secret's CA")
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(bundles()[0]))
+
+	created, conflicts := 0, 0
+	for i, r := range replicas {
+		created += strings.Count(r.log.String(), `"msg":"updated certificates"`)
+		conflicts += strings.Count(r.log.String(), `"msg":"certificate store changed concurrently, re-reading"`)
+		dirCA, err := os.ReadFile(filepath.Join(certDirs[i], "ca.crt"))
+		require.NoError(t, err)
+		require.Equal(t, caPEM, dirCA, "replica %d's ca.crt", i)
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		require.NoError(t, err, "replica %d's certificate does not verify with the caBundle", i)
+		state := conn.ConnectionState()
+		conn.Close()
+		require.Equal(t, serving[0].Raw, state.PeerCertificates[0].Raw, "replica %d serves the Secret's certificate", i)
+		chain := state.VerifiedChains[0]
+		require.Equal(t, cas[0].Raw, chain[len(chain)-1].Raw, "replica %d's chain ends at the Secret's CA", i)
+	}
+	t.Logf("two replicas: one CA (%s); certificate store writes: %d, lost races (re-read and adopted): %d; both serve serial %s",
+		cas[0].Subject.CommonName, created, conflicts, serving[0].SerialNumber)
+
+	// Admission reviews straight to each replica, verified with the caBundle.
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 4}}
+	defer httpClient.CloseIdleConnections()
+	reviews := admissionInputs(t)
+	const perReplica = 200
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range replicas {
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := w; n < perReplica; n += 4 {
+					in := reviews[n%len(reviews)]
+					sent.Add(1)
+					if err := postReview(httpClient, ports[i], in); err != nil {
+						failed.Add(1)
+						t.Logf("replica %d, review %d: %v", i, n, err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("two replicas: %d admission reviews sent directly (%d each, /mutate and /validate), %d failed",
+		sent.Load(), perReplica, failed.Load())
+	require.Equal(t, int64(2*perReplica), sent.Load())
+	require.Zero(t, failed.Load())
+
+	// kubectl apply through the apiserver, pointed at one replica, then the other.
+	applied, applyFailed := 0, 0
+	for i, r := range replicas {
+		c.pointWebhooksAt(t, ports[i])
+		probe := &unstructured.Unstructured{Object: deepCopyMap(reviews[0].object)}
+		before := mutateRequests(t, r)
+		require.Eventually(t, func() bool {
+			_ = c.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+			return mutateRequests(t, r) > before
+		}, faultWait, 200*time.Millisecond, "the apiserver does not call replica %d", i)
+		before = mutateRequests(t, r)
+
+		ns := fmt.Sprintf("replica-%d", i)
+		_, stderr, err = c.kubectl(t, []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"`+ns+`"}}`), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		for _, f := range jobFiles(t) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			_, stderr, err := c.kubectl(t, bytes.ReplaceAll(data, []byte("namespace: flytesnacks-development"), []byte("namespace: "+ns)), "apply", "-f", "-")
+			applied++
+			if err != nil {
+				applyFailed++
+				t.Logf("replica %d: kubectl apply %s: %s", i, f, stderr)
+				continue
+			}
+		}
+		var expanded int
+		for _, j := range exampleJobs(t) {
+			u := j.object()
+			u.SetNamespace(ns)
+			if err := c.Client.Get(ctx, client.ObjectKeyFromObject(u), u); err == nil {
+				if _, ok := u.GetAnnotations()[task.ExpandedFromAnnotation]; ok {
+					expanded++
+				}
+			}
+		}
+		require.Equal(t, len(jobFiles(t)), expanded, "replica %d: stored and expanded", i)
+		require.GreaterOrEqual(t, mutateRequests(t, r)-before, float64(expanded), "replica %d expanded them", i)
+	}
+	t.Logf("two replicas: %d kubectl applies through the apiserver (%d per replica), %d failed", applied, applied/2, applyFailed)
+	require.Zero(t, applyFailed)
+}
+
+func parseCerts(t *testing.T, pemData []byte) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, pemData = pem.Decode(pemData)
+		if b == nil {
+			return out
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		require.NoError(t, err)
+		out = append(out, cert)
+	}
+}
+
+// reviewInput is one admission request to send: the path and the object.
+type reviewInput struct {
+	path   string
+	object map[string]any
+}
+
+// admissionInputs are the example skeletons for /mutate and their offline
+// expansions for /validate.
+func admissionInputs(t *testing.T) []reviewInput {
+	t.Helper()
+	var out []reviewInput
+	for _, f := range jobFiles(t) {
+		objs, err := objects.ReadPath(f)
+		require.NoError(t, err)
+		for _, o := range objs {
+			out = append(out, reviewInput{webhook.MutatePath, o.Map})
+		}
+		for _, o := range offline(t, f) {
+			out = append(out, reviewInput{webhook.ValidatePath, o})
+		}
+	}
+	return out
+}
+
+// postReview sends in as the apiserver would (a CREATE) and checks the answer:
+// allowed, for this request, with a patch from /mutate.
+func postReview(hc *http.Client, port int, in reviewInput) error {
+	u := unstructured.Unstructured{Object: in.object}
+	raw, err := json.Marshal(in.object)
+	if err != nil {
+		return err
+	}
+	gvk := u.GroupVersionKind()
+	var resource string
+	for _, r := range webhook.Resources {
+		if r.Group == gvk.Group {
+			resource = r.Resource
+		}
+	}
+	uid := types.UID(fmt.Sprintf("%s-%s-%d", u.GetName(), strings.Trim(in.path, "/"), time.Now().UnixNano()))
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       uid,
+			Kind:      metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
+			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: resource},
+			Namespace: u.GetNamespace(), Name: u.GetName(),
+			Operation: admissionv1.Create,
+			UserInfo:  authenticationv1.UserInfo{Username: "faults-test"},
+			Object:    runtime.RawExtension{Raw: raw},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Post(fmt.Sprintf("https://127.0.0.1:%d%s", port, in.path), "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return err
+	}
+	switch r := out.Response; {
+	case r == nil:
+		return errors.New("no response")
+	case r.UID != uid:
+		return fmt.Errorf("response for %q, not %q", r.UID, uid)
+	case !r.Allowed:
+		return fmt.Errorf("refused: %v", r.Result)
+	case in.path == webhook.MutatePath && len(r.Patch) == 0:
+		return errors.New("no patch")
+	}
+	return nil
+}
+
+// pointWebhooksAt makes the apiserver call the webhooks on 127.0.0.1:port.
+func (c *cluster) pointWebhooksAt(t *testing.T, port int) {
+	t.Helper()
+	url := func(path string) *string { u := fmt.Sprintf("https://127.0.0.1:%d%s", port, path); return &u }
+	m, v := registeredWebhooks()
+	c.edit(t, m, func() { m.Webhooks[0].ClientConfig.URL = url(webhook.MutatePath) })
+	c.edit(t, v, func() { v.Webhooks[0].ClientConfig.URL = url(webhook.ValidatePath) })
+}
+
+// mutateRequests is the number of /mutate requests p answered, from its
+// metrics.
+func mutateRequests(t *testing.T, p *serveProcess) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(resp.Body)
+	require.NoError(t, err)
+	var n float64
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, webhook.MetricRequests+"{") && strings.Contains(line, `webhook="mutate"`) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			require.NoError(t, err)
+			n += v
+		}
+	}
+	return n
 }
