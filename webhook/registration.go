@@ -181,9 +181,16 @@ const NotDeletingCEL = "!has(object.metadata.deletionTimestamp)"
 var UnexpandedCEL = fmt.Sprintf("!has(object.metadata.annotations) || !('%s' in object.metadata.annotations) || '%s' in object.metadata.annotations",
 	task.TemplateAnnotation, task.ExpandedFromAnnotation)
 
+// notDeleting is the matchCondition that keeps the apiserver from calling a
+// webhook for an object being deleted: the handlers admit those anyway (there
+// is nothing to expand or enforce on a job that is going away), and without
+// it an operator could not remove its finalizer while the webhook is down
+// (failurePolicy Fail), leaving the job Terminating until the webhook is back.
+var notDeleting = admissionregistrationv1.MatchCondition{Name: "not-being-deleted", Expression: NotDeletingCEL}
+
 // MutatingWebhookConfiguration registers the mutating webhook: CREATE and
 // UPDATE of the three resources, only for objects carrying the template
-// annotation (CEL matchConditions), failing closed.
+// annotation and not being deleted (CEL matchConditions), failing closed.
 func MutatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv1.MutatingWebhookConfiguration {
 	o = o.withDefaults()
 	fail := admissionregistrationv1.Fail
@@ -207,6 +214,7 @@ func MutatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      &reinvoke,
 			MatchConditions: []admissionregistrationv1.MatchCondition{
+				notDeleting,
 				{Name: "has-task-template", Expression: HasTemplateCEL},
 			},
 		}},
@@ -214,7 +222,8 @@ func MutatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv
 }
 
 // ValidatingWebhookConfiguration registers the validating webhook: CREATE
-// and UPDATE of every object of the three resources.
+// and UPDATE of every object of the three resources that is not being
+// deleted.
 func ValidatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	o = o.withDefaults()
 	fp := o.ValidatingFailurePolicy
@@ -235,6 +244,7 @@ func ValidatingWebhookConfiguration(o RegistrationOptions) *admissionregistratio
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
+			MatchConditions:         []admissionregistrationv1.MatchCondition{notDeleting},
 		}},
 	}
 }
@@ -258,7 +268,7 @@ func ValidatingAdmissionPolicy(o RegistrationOptions) *admissionregistrationv1.V
 			FailurePolicy:    &fail,
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: resourceRules},
 			// Finishing a deletion (removing finalizers) is never refused.
-			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-being-deleted", Expression: NotDeletingCEL}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{notDeleting},
 			Validations: []admissionregistrationv1.Validation{{
 				Expression: UnexpandedCEL,
 				Message: fmt.Sprintf("metadata.annotations[%s]: the object carries %s but no %s: it was not expanded by the flyte-admission mutating webhook (is the webhook running and registered?)",

@@ -35,8 +35,10 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 	require.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *w.ReinvocationPolicy)
 	require.EqualValues(t, 5, *w.TimeoutSeconds)
 	require.Equal(t, []string{"v1"}, w.AdmissionReviewVersions)
-	require.Equal(t, []admissionregistrationv1.MatchCondition{{Name: "has-task-template",
-		Expression: "has(object.metadata.annotations) && 'flyte.org/task-template' in object.metadata.annotations"}}, w.MatchConditions)
+	require.Equal(t, []admissionregistrationv1.MatchCondition{
+		{Name: "not-being-deleted", Expression: "!has(object.metadata.deletionTimestamp)"},
+		{Name: "has-task-template", Expression: "has(object.metadata.annotations) && 'flyte.org/task-template' in object.metadata.annotations"},
+	}, w.MatchConditions)
 	require.Equal(t, &admissionregistrationv1.ServiceReference{Namespace: "flyte", Name: "flyte-admission", Path: ptr("/mutate"), Port: ptr(int32(443))}, w.ClientConfig.Service)
 	require.Equal(t, []byte("PEM"), w.ClientConfig.CABundle)
 	requireRules(t, w.Rules)
@@ -49,7 +51,8 @@ func TestValidatingWebhookConfiguration(t *testing.T) {
 	w := c.Webhooks[0]
 	require.Equal(t, ValidatingWebhookName, w.Name)
 	require.Equal(t, admissionregistrationv1.Fail, *w.FailurePolicy, "default")
-	require.Empty(t, w.MatchConditions, "every object of the three kinds")
+	require.Equal(t, []admissionregistrationv1.MatchCondition{{Name: "not-being-deleted", Expression: "!has(object.metadata.deletionTimestamp)"}},
+		w.MatchConditions, "every object of the three kinds but those being deleted")
 	require.Equal(t, "https://127.0.0.1:9443/validate", *w.ClientConfig.URL)
 	require.Nil(t, w.ClientConfig.Service)
 	require.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.SideEffects)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ type cluster struct {
 	*testenv.Env
 	probe, metrics string
 	policies       string // policies file, rewritten by tests
-	serveLog       *bytes.Buffer
+	serve          *serveProcess
 }
 
 func freePort(t *testing.T) int {
@@ -56,7 +57,25 @@ func freePort(t *testing.T) int {
 // policy, then runs `flyte-admission serve` on that port.
 func startCluster(t *testing.T, policies string, serveArgs ...string) *cluster {
 	t.Helper()
-	opts := webhook.RegistrationOptions{Namespace: "flyte-admission"}
+	c := newCluster(t, policies, webhook.RegistrationOptions{})
+	if len(serveArgs) == 0 {
+		serveArgs = []string{"--cert-dir", c.Env.Env.WebhookInstallOptions.LocalServingCertDir} // envtest's certificate
+	}
+	c.serve = c.startServe(t, c.Env.Env.WebhookInstallOptions.LocalServingPort, serveArgs...)
+	c.probe, c.metrics = c.serve.probe, c.serve.metrics
+	c.serve.waitReady(t)
+	return c
+}
+
+// newCluster starts a control plane with the registration objects for opts
+// (Namespace defaults to flyte-admission; envtest points the webhooks at a
+// local port with its own serving certificate), the namespace and the
+// policies file; no serve process runs yet.
+func newCluster(t *testing.T, policies string, opts webhook.RegistrationOptions) *cluster {
+	t.Helper()
+	if opts.Namespace == "" {
+		opts.Namespace = "flyte-admission"
+	}
 	env := testenv.Start(t, testenv.Options{WebhookInstallOptions: envtest.WebhookInstallOptions{
 		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{webhook.MutatingWebhookConfiguration(opts)},
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{webhook.ValidatingWebhookConfiguration(opts)},
@@ -67,46 +86,105 @@ func startCluster(t *testing.T, policies string, serveArgs ...string) *cluster {
 	// flyte-admission's own namespace (its certificate Secret lives there).
 	require.NoError(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}))
 
-	c := &cluster{Env: env, serveLog: &bytes.Buffer{}}
+	c := &cluster{Env: env}
 	c.policies = filepath.Join(t.TempDir(), "policies.yaml")
 	require.NoError(t, os.WriteFile(c.policies, []byte(policies), 0o644))
-	wio := env.Env.WebhookInstallOptions
-	c.probe = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	c.metrics = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	args := []string{"serve",
-		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort),
-		"--config", examplesConfig, "--policies", c.policies, "--kubeconfig", env.Kubeconfig,
-		"--probe-addr", c.probe, "--metrics-addr", c.metrics, "--namespace", "flyte-admission",
-		"--reload-interval", "100ms", "--shutdown-delay", "0s"}
-	if len(serveArgs) == 0 {
-		serveArgs = []string{"--cert-dir", wio.LocalServingCertDir} // envtest's certificate
+	return c
+}
+
+// serveProcess is a running `flyte-admission serve`.
+type serveProcess struct {
+	cmd            *exec.Cmd
+	port           int      // webhook port
+	extra          []string // startServe's extra args
+	probe, metrics string
+	log            *syncBuffer
+	exited         chan struct{} // closed when the process has exited
+	err            error         // its exit status, once exited is closed
+}
+
+// startServe starts `flyte-admission serve` on port with the cluster's
+// configuration, its own probe and metrics ports and extra args; it is
+// stopped (SIGTERM) when the test ends. It does not wait for /readyz.
+func (c *cluster) startServe(t *testing.T, port int, extra ...string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{
+		port:    port,
+		extra:   extra,
+		probe:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		log:     &syncBuffer{},
+		exited:  make(chan struct{}),
 	}
-	cmd := exec.Command(binary, append(args, serveArgs...)...)
-	cmd.Stdout, cmd.Stderr = c.serveLog, c.serveLog
-	require.NoError(t, cmd.Start())
+	args := []string{"serve",
+		"--host", c.Env.Env.WebhookInstallOptions.LocalServingHost, "--port", strconv.Itoa(port),
+		"--config", examplesConfig, "--policies", c.policies, "--kubeconfig", c.Kubeconfig,
+		"--probe-addr", p.probe, "--metrics-addr", p.metrics, "--namespace", "flyte-admission",
+		"--reload-interval", "100ms", "--shutdown-delay", "0s"}
+	p.cmd = exec.Command(binary, append(args, extra...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("serve did not stop within 20 s of SIGTERM")
-		}
+		p.stop(t)
 		if t.Failed() {
-			t.Logf("serve log:\n%s", c.serveLog.String())
+			t.Logf("serve log (port %d):\n%s", port, p.log)
 		}
 	})
+	return p
+}
+
+// waitReady waits until serve's /readyz passes.
+func (p *serveProcess) waitReady(t *testing.T) {
+	t.Helper()
 	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + c.probe + "/readyz")
+		resp, err := http.Get("http://" + p.probe + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, time.Minute, 100*time.Millisecond, "flyte-admission serve never became ready:\n%s", c.serveLog)
-	return c
+	}, time.Minute, 100*time.Millisecond, "flyte-admission serve never became ready:\n%s", p.log)
+}
+
+// stop sends SIGTERM and waits for the process to exit (at most 20 s, then
+// it is killed and the test fails). Stopping a stopped process does nothing.
+func (p *serveProcess) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Errorf("serve did not stop within 20 s of SIGTERM")
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes to while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (c *cluster) kubectl(t *testing.T, stdin []byte, args ...string) (string, string, error) {

@@ -134,6 +134,10 @@ func start(t testing.TB, assets string, opts Options) (*Env, error) {
 
 	useExisting := false
 	env := &envtest.Environment{
+		// A certificate directory of our own (envtest's is removed when the
+		// apiserver stops) keeps the serving certificate across
+		// RestartAPIServer, so existing clients and kubeconfigs still trust it.
+		ControlPlane:          envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: t.TempDir()}},
 		CRDDirectoryPaths:     append(crdPaths, opts.ExtraCRDPaths...),
 		ErrorIfCRDPathMissing: true,
 		CRDInstallOptions:     envtest.CRDInstallOptions{MaxTime: crdInstallTimeout},
@@ -185,6 +189,43 @@ func start(t testing.TB, assets string, opts Options) (*Env, error) {
 		Kubeconfig: kubeconfig,
 		kubectl:    kubectl,
 	}, nil
+}
+
+// RestartAPIServer stops kube-apiserver (etcd keeps running, and with it
+// every stored object), calls whileDown, and starts the apiserver again on
+// the same address with the same serving certificate, client CA and
+// service-account keys: clients, kubeconfigs and users made before keep
+// working. It returns once the apiserver serves the operators' kinds again,
+// and fails the test if it does not within the control-plane timeout.
+func (e *Env) RestartAPIServer(t testing.TB, whileDown func()) {
+	t.Helper()
+	api := e.Env.ControlPlane.GetAPIServer()
+	began := time.Now()
+	if err := api.Stop(); err != nil {
+		t.Fatalf("testenv: stop kube-apiserver: %v", err)
+	}
+	t.Logf("testenv: kube-apiserver stopped in %s", time.Since(began).Round(time.Millisecond))
+	whileDown()
+	began = time.Now()
+	if err := api.Start(); err != nil {
+		t.Fatalf("testenv: restart kube-apiserver: %v", err)
+	}
+	// /healthz passes before the CRDs' handlers are installed.
+	ctx, cancel := context.WithTimeout(context.Background(), controlPlaneTimeout)
+	defer cancel()
+	for _, kind := range []client.ObjectList{&sparkv1beta2.SparkApplicationList{}, &rayv1.RayJobList{}, &daskv1.DaskJobList{}} {
+		for {
+			err := e.Client.List(ctx, kind, client.Limit(1))
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("testenv: the restarted kube-apiserver does not serve %T: %v", kind, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Logf("testenv: kube-apiserver restarted in %s", time.Since(began).Round(time.Millisecond))
 }
 
 // findKubectl prefers the kubectl in the assets directory, then PATH.
