@@ -18,9 +18,8 @@ import (
 
 const conformanceDir = "../cmd/flyte-admission/testdata/conformance"
 
-// FuzzMutate: any bytes POSTed to /mutate (through the review envelope
-// check, controller-runtime's decoding and the guarded handler, as the server
-// serves them) get an AdmissionReview answer that is either a JSON patch
+// FuzzMutate: any bytes POSTed to /mutate (through the review decoding and
+// the guarded handler, as the server serves them) get an AdmissionReview answer that is either a JSON patch
 // that applies to the request's object or a refusal with a message and a 4xx
 // code; never a panic (it would be answered 500: the guard's log shows the
 // stack) or a 5xx.

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/go-logr/logr"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,17 +104,17 @@ func review(t testing.TB, op admissionv1.Operation, obj, old map[string]any, dry
 // serves it) and returns the response.
 func serve(t testing.TB, h admission.Handler, body []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
-	handler, err := admission.StandaloneWebhook(&admission.Webhook{Handler: h}, admission.StandaloneOptions{})
+	handler, err := admissionHandler("test", h, logr.Discard())
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	handler.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	return decodeReview(t, rec.Body.Bytes())
+	return responseOf(t, rec.Body.Bytes())
 }
 
-func decodeReview(t testing.TB, data []byte) *admissionv1.AdmissionResponse {
+func responseOf(t testing.TB, data []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
 	var out admissionv1.AdmissionReview
 	require.NoError(t, json.Unmarshal(data, &out), string(data))

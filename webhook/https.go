@@ -1,13 +1,10 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"mime"
 	"net"
@@ -21,7 +18,6 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	admissionv1beta1 "k8s.io/api/admission/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -333,98 +329,7 @@ func (g *guarded) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 }
 
-// reviewEnvelope refuses, before controller-runtime decodes it, a body that
-// is not a JSON object or whose apiVersion and kind (when given) are not
-// those of an admission.k8s.io/v1 or v1beta1 AdmissionReview: that decoder
-// also accepts YAML and reads any object as a review. The apiserver writes
-// kind and apiVersion first, so the check stops there.
-func reviewEnvelope(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Content-Type") != "application/json" {
-			next.ServeHTTP(w, r) // controller-runtime refuses those itself
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
-		if err != nil {
-			writeRefusal(w, http.StatusBadRequest, fmt.Errorf("read the request body: %w", err))
-			return
-		}
-		if len(body) > MaxRequestBytes {
-			w.Header().Set("Connection", "close")
-			writeRefusal(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is more than the %d bytes allowed", MaxRequestBytes))
-			return
-		}
-		if len(body) == 0 {
-			r.Body = http.NoBody
-		} else {
-			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-			if err := checkEnvelope(body); err != nil {
-				writeRefusal(w, http.StatusBadRequest, err)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func checkEnvelope(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("the body is not JSON: %w", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errors.New("the body is not a JSON object (an AdmissionReview)")
-	}
-	var apiVersion, kind *string
-	for dec.More() && (apiVersion == nil || kind == nil) {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("the body is not valid JSON: %w", err)
-		}
-		key, _ := tok.(string)
-		switch key {
-		case "apiVersion", "kind":
-			var s string
-			if err := dec.Decode(&s); err != nil {
-				return fmt.Errorf("the AdmissionReview's %s: %w", key, err)
-			}
-			if key == "kind" {
-				kind = &s
-			} else {
-				apiVersion = &s
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return fmt.Errorf("the body is not valid JSON: %w", err)
-			}
-		}
-	}
-	badKind := kind != nil && *kind != "" && *kind != "AdmissionReview"
-	badVersion := apiVersion != nil && *apiVersion != "" && *apiVersion != admissionv1.SchemeGroupVersion.String() &&
-		*apiVersion != admissionv1beta1.SchemeGroupVersion.String()
-	if badKind || badVersion {
-		return fmt.Errorf("the body is apiVersion %q, kind %q: want an AdmissionReview of %s or %s",
-			deref(apiVersion), deref(kind), admissionv1.SchemeGroupVersion, admissionv1beta1.SchemeGroupVersion)
-	}
-	return nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// writeRefusal answers an AdmissionReview (v1) that refuses with code and
-// err's message, as controller-runtime answers requests it cannot decode.
 func writeRefusal(w http.ResponseWriter, code int, err error) {
 	resp := admission.Errored(int32(code), err) //nolint:gosec // an HTTP status
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: &resp.AdmissionResponse,
-	})
+	writeReview(w, admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"), &resp.AdmissionResponse)
 }

@@ -154,7 +154,7 @@ func TestServer(t *testing.T) {
 		require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
 		data, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
-		return decodeReview(t, data)
+		return responseOf(t, data)
 	}
 
 	skeleton := readObjects(t, "../examples/spark-pi.yaml")[0].Map

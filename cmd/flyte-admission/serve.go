@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -185,7 +187,7 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", webhook.DefaultName+"-watch", "name of the watcher's Lease in --namespace (one per release)")
 	fs.Float32Var(&f.kubeQPS, "kube-api-qps", 100, "queries per second to the apiserver (watcher): for the annotation patches of all kinds, and again for the Events")
 	fs.IntVar(&f.kubeBurst, "kube-api-burst", 200, "burst of queries to the apiserver (watcher)")
-	fs.StringVar(&f.pprofAddr, "pprof-addr", "0", "address of the watcher's /debug/pprof/ (plain HTTP; 0 disables)")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "0", "address of /debug/pprof/ (plain HTTP; 0 disables)")
 	fs.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, e.g. 64Mi: the garbage collector works harder near it (default: $GOMEMLIMIT, else none)")
 	fs.StringVar(&f.certSecret, "cert-secret", webhook.DefaultName+"-certs", "--cert-mode=self: the Secret in --namespace holding the shared CA and serving certificate")
 	fs.StringVar(&f.serviceName, "service-name", webhook.DefaultName, "--cert-mode=self: the Service the apiserver calls (the certificate's names follow it)")
@@ -350,6 +352,10 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 	if len(runners) == 0 {
 		return errors.New("nothing to run: both --webhook and --watch are off")
 	}
+	if !f.watch && f.pprofAddr != "" && f.pprofAddr != "0" {
+		// The watcher's manager serves /debug/pprof/ when it runs.
+		runners = append(runners, func(ctx context.Context) error { return servePprof(ctx, f.pprofAddr) })
+	}
 	log.Info("starting", "webhook", f.webhook, "watch", f.watch, "port", f.port, "certMode", f.certMode, "certDir", f.certDir,
 		"config", f.configPath, "policies", f.policies, "configGeneration", cfg.Current().Generation, "policyNames", pols.Current().Names())
 	g, gctx := errgroup.WithContext(ctx)
@@ -451,4 +457,23 @@ func toMap(obj any) (map[string]any, error) {
 		return nil, err
 	}
 	return objects.DecodeMap(data)
+}
+
+// servePprof serves net/http/pprof's handlers on addr until ctx ends.
+func servePprof(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("pprof server: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,9 @@ const (
 	SecondsEnv = "FLYTE_ADMISSION_BENCH_LOAD_SECONDS"
 	// OutEnv: path of the JSON report (default out/bench/load.json).
 	OutEnv = "FLYTE_ADMISSION_BENCH_LOAD_OUT"
+	// PprofEnv: a directory for a CPU profile of flyte-admission during
+	// its 1,000 req/s run (serve-cpu.pprof); unset: no profile.
+	PprofEnv = "FLYTE_ADMISSION_BENCH_LOAD_PPROF"
 )
 
 var (
@@ -100,13 +104,18 @@ func TestLoadBench(t *testing.T) {
 	client, err := load.Client(ca)
 	require.NoError(t, err)
 
-	probe := freeAddr(t)
+	serveArgs := []string{"serve", "--webhook", "--watch=false",
+		"--cert-dir", certDir, "--config", filepath.Join(root, "examples", "config", "plugins.yaml"),
+		"--policies", filepath.Join(root, "examples", "config", "policies.yaml"),
+		"--probe-addr", freeAddr(t), "--metrics-addr", "0", "--shutdown-delay", "0s"}
+	pprofDir, pprofAddr := os.Getenv(PprofEnv), ""
+	if pprofDir != "" {
+		pprofAddr = freeAddr(t)
+		serveArgs = append(serveArgs, "--pprof-addr", pprofAddr)
+	}
 	servers := []*server{
-		start(t, "flyte-admission", probe, filepath.Join(bin, "flyte-admission"), "serve", "--webhook", "--watch=false",
-			"--cert-dir", certDir, "--config", filepath.Join(root, "examples", "config", "plugins.yaml"),
-			"--policies", filepath.Join(root, "examples", "config", "policies.yaml"),
-			"--probe-addr", probe, "--metrics-addr", "0", "--shutdown-delay", "0s"),
-		start(t, "noop controller-runtime", "", filepath.Join(bin, "noop"), "--cert-dir", certDir),
+		start(t, "flyte-admission", filepath.Join(bin, "flyte-admission"), serveArgs...),
+		start(t, "noop controller-runtime", filepath.Join(bin, "noop"), "--cert-dir", certDir),
 	}
 	ctx := context.Background()
 	for _, s := range servers {
@@ -123,7 +132,14 @@ func TestLoadBench(t *testing.T) {
 	d := time.Duration(seconds * float64(time.Second))
 	for _, rate := range rates {
 		for i, s := range servers {
+			var profiled chan error
+			if i == 0 && rate == 1000 && pprofAddr != "" {
+				profiled = cpuProfile(pprofAddr, filepath.Join(pprofDir, "serve-cpu.pprof"), d*8/10)
+			}
 			r := s.measure(t, ctx, client, reqs, rate, d)
+			if profiled != nil {
+				require.NoError(t, <-profiled, "CPU profile")
+			}
 			t.Logf("%s at %.0f/s: achieved %.0f, p99 %s, errors %d", s.name, rate, r.Achieved, r.P99, r.Errors)
 			report.Servers[i].Runs = append(report.Servers[i].Runs, r)
 		}
@@ -187,6 +203,31 @@ func printTable(r Report) {
 	}
 }
 
+// cpuProfile fetches a CPU profile of d from a /debug/pprof/ server into
+// path, in the background.
+func cpuProfile(addr, path string, d time.Duration) chan error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds()))))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("pprof: HTTP %d: %s", resp.StatusCode, data)
+		}
+		if err == nil {
+			if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+				err = os.WriteFile(path, data, 0o644)
+			}
+		}
+		done <- err
+	}()
+	return done
+}
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -238,7 +279,7 @@ type server struct {
 	log       *os.File
 }
 
-func start(t *testing.T, name, probe, bin string, args ...string) *server {
+func start(t *testing.T, name, bin string, args ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)

@@ -1,0 +1,75 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// admissionReview is an AdmissionReview of admission.k8s.io/v1 or v1beta1 (the two
+// have the same shape).
+type admissionReview struct {
+	metav1.TypeMeta `json:",inline"`
+	Request         *admissionv1.AdmissionRequest `json:"request,omitempty"`
+}
+
+// decodeReview decodes an AdmissionReview body in one pass, case-sensitively
+// as the apiserver writes it (the embedded objects stay raw JSON for the
+// handlers), and returns its request and the review's version for the
+// answer. A body that is not a JSON object, or whose apiVersion and kind
+// (when given) are not an AdmissionReview's, is refused.
+func decodeReview(body []byte) (admission.Request, schema.GroupVersionKind, error) {
+	v1 := admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return admission.Request{}, v1, fmt.Errorf("the body is not JSON: %w", err)
+		}
+		return admission.Request{}, v1, fmt.Errorf("the body is not a JSON object (an AdmissionReview)")
+	}
+	var ar admissionReview
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &ar); err != nil {
+		if !json.Valid(body) {
+			return admission.Request{}, v1, fmt.Errorf("the body is not valid JSON: %w", err)
+		}
+		return admission.Request{}, v1, fmt.Errorf("decode the AdmissionReview: %w", err)
+	}
+	gvk := ar.GroupVersionKind()
+	badKind := gvk.Kind != "" && gvk.Kind != "AdmissionReview"
+	badVersion := ar.APIVersion != "" && gvk.GroupVersion() != admissionv1.SchemeGroupVersion &&
+		gvk.GroupVersion() != admissionv1beta1.SchemeGroupVersion
+	if badKind || badVersion {
+		return admission.Request{}, v1, fmt.Errorf("the body is apiVersion %q, kind %q: want an AdmissionReview of %s or %s",
+			ar.APIVersion, ar.Kind, admissionv1.SchemeGroupVersion, admissionv1beta1.SchemeGroupVersion)
+	}
+	if ar.APIVersion == "" || gvk.Kind == "" {
+		gvk = v1
+	}
+	var req admission.Request
+	if ar.Request != nil {
+		req.AdmissionRequest = *ar.Request
+	}
+	return req, gvk, nil
+}
+
+// writeReview writes resp as an AdmissionReview of version gvk.
+func writeReview(w http.ResponseWriter, gvk schema.GroupVersionKind, resp *admissionv1.AdmissionResponse) {
+	data, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
+		Response: resp,
+	})
+	if err != nil {
+		http.Error(w, "encode the AdmissionReview response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(data, '\n'))
+}
