@@ -525,7 +525,7 @@ func TestMonitoringUsesOurMetrics(t *testing.T) {
 	}
 	sort.Strings(alerts)
 	for _, a := range []string{"FlyteAdmissionLatencyHigh", "FlyteAdmissionErrorRateHigh", "FlyteAdmissionCertificateExpiring", "FlyteAdmissionPanics",
-		"FlyteAdmissionUnexpandedSkeletons", "FlyteAdmissionWebhookCallsFailing"} {
+		"FlyteAdmissionUnexpandedSkeletons", "FlyteAdmissionWebhookCallsFailing", "FlyteAdmissionPoliciesSkipped"} {
 		require.Contains(t, alerts, a)
 	}
 
