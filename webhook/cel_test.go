@@ -46,6 +46,7 @@ func TestCELExpressions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.matches, eval(HasTemplateCEL, tc.obj), "mutating matchCondition")
+			require.Equal(t, !tc.matches, eval(NoTemplateCEL, tc.obj), "the policies webhook gets exactly the others")
 			require.Equal(t, tc.admissible, eval(UnexpandedCEL, tc.obj), "admission policy")
 		})
 	}

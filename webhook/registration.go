@@ -24,10 +24,15 @@ const (
 	OptOutLabel = "flyte.org/admission"
 	OptOutValue = "disabled"
 
-	// MutatingWebhookName and ValidatingWebhookName are the webhooks' names
-	// inside their configurations.
+	// MutatingWebhookName, ValidatingWebhookName and PoliciesWebhookName are
+	// the webhooks' names inside their configurations: the validating
+	// configuration holds two webhooks, both calling ValidatePath, one for
+	// objects carrying the task template annotation (ValidatingWebhookName)
+	// and one for the others (PoliciesWebhookName), so that each fails its
+	// own way when the webhook is down.
 	MutatingWebhookName   = "expand.admission.flyte.org"
 	ValidatingWebhookName = "validate.admission.flyte.org"
+	PoliciesWebhookName   = "policies.admission.flyte.org"
 
 	// DefaultTimeoutSeconds bounds each webhook call.
 	DefaultTimeoutSeconds = 5
@@ -62,9 +67,23 @@ type RegistrationOptions struct {
 	// CABundle is the PEM CA that signed the serving certificate (left empty
 	// when something else injects it, e.g. cert-manager's ca-injector).
 	CABundle []byte
-	// ValidatingFailurePolicy is the validating webhook's (default Fail; the
-	// mutating webhook always fails closed: a skeleton must not be stored).
+	// ValidatingFailurePolicy is the failurePolicy of the validating webhook
+	// for objects carrying the task template annotation (default Fail: the
+	// plugins' invariants on Flyte objects fail closed). The mutating webhook
+	// always fails closed (a skeleton must not be stored) and is called
+	// first, so this only decides when the mutating call succeeded and the
+	// validating one failed (a timeout, a replica gone in between).
 	ValidatingFailurePolicy admissionregistrationv1.FailurePolicyType
+	// PoliciesFailurePolicy is the failurePolicy of the validating webhook
+	// for objects without the annotation, hand-written jobs (default Ignore).
+	// With Ignore, the cluster policies (invariants, allowed registries, …)
+	// are enforced on them while the webhook is up and not at all while it is
+	// down or times out: an outage never blocks users who do not use Flyte,
+	// but a job written during one is stored unchecked (the policies do not
+	// look at it again). Fail makes the policies hold always, at the price of
+	// refusing every SparkApplication, RayJob and DaskJob of the cluster's
+	// namespaces while no replica answers.
+	PoliciesFailurePolicy admissionregistrationv1.FailurePolicyType
 	// TimeoutSeconds per webhook call (default 5).
 	TimeoutSeconds int32
 }
@@ -94,6 +113,9 @@ func (o RegistrationOptions) withDefaults() RegistrationOptions {
 	if o.ValidatingFailurePolicy == "" {
 		o.ValidatingFailurePolicy = admissionregistrationv1.Fail
 	}
+	if o.PoliciesFailurePolicy == "" {
+		o.PoliciesFailurePolicy = admissionregistrationv1.Ignore
+	}
 	if o.TimeoutSeconds == 0 {
 		o.TimeoutSeconds = DefaultTimeoutSeconds
 	}
@@ -109,10 +131,15 @@ func (o RegistrationOptions) Validate() error {
 	if o.TimeoutSeconds < 1 || o.TimeoutSeconds > 30 {
 		return fmt.Errorf("timeoutSeconds %d: must be between 1 and 30", o.TimeoutSeconds)
 	}
-	switch o.ValidatingFailurePolicy {
-	case admissionregistrationv1.Fail, admissionregistrationv1.Ignore:
-	default:
-		return fmt.Errorf("failure policy %q: want Fail or Ignore", o.ValidatingFailurePolicy)
+	for _, fp := range []struct {
+		name   string
+		policy admissionregistrationv1.FailurePolicyType
+	}{{"validating", o.ValidatingFailurePolicy}, {"policies", o.PoliciesFailurePolicy}} {
+		switch fp.policy {
+		case admissionregistrationv1.Fail, admissionregistrationv1.Ignore:
+		default:
+			return fmt.Errorf("%s failure policy %q: want Fail or Ignore", fp.name, fp.policy)
+		}
 	}
 	return nil
 }
@@ -173,6 +200,9 @@ func (o RegistrationOptions) meta() metav1.ObjectMeta {
 // HasTemplateCEL is true for objects carrying the task template annotation.
 var HasTemplateCEL = fmt.Sprintf("has(object.metadata.annotations) && '%s' in object.metadata.annotations", task.TemplateAnnotation)
 
+// NoTemplateCEL is HasTemplateCEL negated: objects without the annotation.
+var NoTemplateCEL = "!(" + HasTemplateCEL + ")"
+
 // NotDeletingCEL is false for objects being deleted.
 const NotDeletingCEL = "!has(object.metadata.deletionTimestamp)"
 
@@ -187,6 +217,14 @@ var UnexpandedCEL = fmt.Sprintf("!has(object.metadata.annotations) || !('%s' in 
 // it an operator could not remove its finalizer while the webhook is down
 // (failurePolicy Fail), leaving the job Terminating until the webhook is back.
 var notDeleting = admissionregistrationv1.MatchCondition{Name: "not-being-deleted", Expression: NotDeletingCEL}
+
+// hasTemplate and noTemplate split the objects between the webhooks for
+// Flyte objects (the mutating one, the validating one that fails closed) and
+// the one for hand-written jobs.
+var (
+	hasTemplate = admissionregistrationv1.MatchCondition{Name: "has-task-template", Expression: HasTemplateCEL}
+	noTemplate  = admissionregistrationv1.MatchCondition{Name: "no-task-template", Expression: NoTemplateCEL}
+)
 
 // MutatingWebhookConfiguration registers the mutating webhook: CREATE and
 // UPDATE of the three resources, only for objects carrying the template
@@ -213,39 +251,49 @@ func MutatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      &reinvoke,
-			MatchConditions: []admissionregistrationv1.MatchCondition{
-				notDeleting,
-				{Name: "has-task-template", Expression: HasTemplateCEL},
-			},
+			MatchConditions:         []admissionregistrationv1.MatchCondition{notDeleting, hasTemplate},
 		}},
 	}
 }
 
-// ValidatingWebhookConfiguration registers the validating webhook: CREATE
-// and UPDATE of every object of the three resources that is not being
-// deleted.
+// ValidatingWebhookConfiguration registers the validating webhook twice,
+// both calling ValidatePath on CREATE and UPDATE of the three resources for
+// objects not being deleted: ValidatingWebhookName for objects carrying the
+// template annotation (failurePolicy ValidatingFailurePolicy, default Fail)
+// and PoliciesWebhookName for the others (PoliciesFailurePolicy, default
+// Ignore). The matchConditions are each other's negation, so every object
+// is validated once; while the webhook is down, hand-written jobs go through
+// and Flyte objects are refused.
 func ValidatingWebhookConfiguration(o RegistrationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	o = o.withDefaults()
-	fp := o.ValidatingFailurePolicy
-	none := admissionregistrationv1.SideEffectClassNone
-	equivalent := admissionregistrationv1.Equivalent
-	timeout := o.TimeoutSeconds
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: o.meta(),
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    ValidatingWebhookName,
-			ClientConfig:            o.clientConfig(o.ValidatePath),
-			Rules:                   rules(),
-			FailurePolicy:           &fp,
-			MatchPolicy:             &equivalent,
-			NamespaceSelector:       o.namespaceSelector(),
-			ObjectSelector:          &metav1.LabelSelector{},
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			MatchConditions:         []admissionregistrationv1.MatchCondition{notDeleting},
-		}},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			o.validatingWebhook(ValidatingWebhookName, o.ValidatingFailurePolicy, hasTemplate),
+			o.validatingWebhook(PoliciesWebhookName, o.PoliciesFailurePolicy, noTemplate),
+		},
+	}
+}
+
+// validatingWebhook is one webhook of the validating configuration: objects
+// not being deleted that match which.
+func (o RegistrationOptions) validatingWebhook(name string, fp admissionregistrationv1.FailurePolicyType, which admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
+	none := admissionregistrationv1.SideEffectClassNone
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := o.TimeoutSeconds
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:                    name,
+		ClientConfig:            o.clientConfig(o.ValidatePath),
+		Rules:                   rules(),
+		FailurePolicy:           &fp,
+		MatchPolicy:             &equivalent,
+		NamespaceSelector:       o.namespaceSelector(),
+		ObjectSelector:          &metav1.LabelSelector{},
+		SideEffects:             &none,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1"},
+		MatchConditions:         []admissionregistrationv1.MatchCondition{notDeleting, which},
 	}
 }
 

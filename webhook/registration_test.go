@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,20 +49,40 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 func TestValidatingWebhookConfiguration(t *testing.T) {
 	c := ValidatingWebhookConfiguration(RegistrationOptions{URL: "https://127.0.0.1:9443/"})
 	require.Equal(t, "ValidatingWebhookConfiguration", c.Kind)
-	w := c.Webhooks[0]
-	require.Equal(t, ValidatingWebhookName, w.Name)
-	require.Equal(t, admissionregistrationv1.Fail, *w.FailurePolicy, "default")
-	require.Equal(t, []admissionregistrationv1.MatchCondition{{Name: "not-being-deleted", Expression: "!has(object.metadata.deletionTimestamp)"}},
-		w.MatchConditions, "every object of the three kinds but those being deleted")
-	require.Equal(t, "https://127.0.0.1:9443/validate", *w.ClientConfig.URL)
-	require.Nil(t, w.ClientConfig.Service)
-	require.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.SideEffects)
-	requireRules(t, w.Rules)
-	requireSelector(t, w.NamespaceSelector, DefaultNamespace)
+	require.Len(t, c.Webhooks, 2)
+	notDeleting := admissionregistrationv1.MatchCondition{Name: "not-being-deleted", Expression: "!has(object.metadata.deletionTimestamp)"}
+	for _, tc := range []struct {
+		name      string
+		policy    admissionregistrationv1.FailurePolicyType
+		condition admissionregistrationv1.MatchCondition
+	}{
+		{ValidatingWebhookName, admissionregistrationv1.Fail,
+			admissionregistrationv1.MatchCondition{Name: "has-task-template", Expression: HasTemplateCEL}},
+		{PoliciesWebhookName, admissionregistrationv1.Ignore,
+			admissionregistrationv1.MatchCondition{Name: "no-task-template", Expression: "!(" + HasTemplateCEL + ")"}},
+	} {
+		i := slices.IndexFunc(c.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == tc.name })
+		require.GreaterOrEqual(t, i, 0, "no webhook %s", tc.name)
+		w := c.Webhooks[i]
+		require.Equal(t, tc.policy, *w.FailurePolicy, "%s: default", tc.name)
+		require.Equal(t, []admissionregistrationv1.MatchCondition{notDeleting, tc.condition}, w.MatchConditions, tc.name)
+		require.Equal(t, "https://127.0.0.1:9443/validate", *w.ClientConfig.URL, "%s: the same handler", tc.name)
+		require.Nil(t, w.ClientConfig.Service)
+		require.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.SideEffects)
+		require.Equal(t, admissionregistrationv1.Equivalent, *w.MatchPolicy)
+		require.EqualValues(t, 5, *w.TimeoutSeconds)
+		requireRules(t, w.Rules)
+		requireSelector(t, w.NamespaceSelector, DefaultNamespace)
+	}
+	require.Equal(t, MutatingWebhookConfiguration(RegistrationOptions{}).Webhooks[0].MatchConditions[1], c.Webhooks[0].MatchConditions[1],
+		"the mutating webhook and the fail-closed validating one see the same objects")
 
-	ignore := ValidatingWebhookConfiguration(RegistrationOptions{ValidatingFailurePolicy: admissionregistrationv1.Ignore, TimeoutSeconds: 3})
-	require.Equal(t, admissionregistrationv1.Ignore, *ignore.Webhooks[0].FailurePolicy)
-	require.EqualValues(t, 3, *ignore.Webhooks[0].TimeoutSeconds)
+	swapped := ValidatingWebhookConfiguration(RegistrationOptions{ValidatingFailurePolicy: admissionregistrationv1.Ignore,
+		PoliciesFailurePolicy: admissionregistrationv1.Fail, TimeoutSeconds: 3})
+	require.Equal(t, admissionregistrationv1.Ignore, *swapped.Webhooks[0].FailurePolicy)
+	require.Equal(t, admissionregistrationv1.Fail, *swapped.Webhooks[1].FailurePolicy)
+	require.EqualValues(t, 3, *swapped.Webhooks[0].TimeoutSeconds)
+	require.EqualValues(t, 3, *swapped.Webhooks[1].TimeoutSeconds)
 }
 
 func TestValidatingAdmissionPolicy(t *testing.T) {
@@ -101,7 +122,9 @@ func TestRegistrationObjects(t *testing.T) {
 	require.NoError(t, RegistrationOptions{}.Validate())
 	require.ErrorContains(t, RegistrationOptions{URL: "http://x"}.Validate(), "https://")
 	require.ErrorContains(t, RegistrationOptions{TimeoutSeconds: 31}.Validate(), "between 1 and 30")
-	require.ErrorContains(t, RegistrationOptions{ValidatingFailurePolicy: "Sometimes"}.Validate(), "want Fail or Ignore")
+	require.ErrorContains(t, RegistrationOptions{ValidatingFailurePolicy: "Sometimes"}.Validate(), `validating failure policy "Sometimes": want Fail or Ignore`)
+	require.ErrorContains(t, RegistrationOptions{PoliciesFailurePolicy: "Sometimes"}.Validate(), `policies failure policy "Sometimes": want Fail or Ignore`)
+	require.NoError(t, RegistrationOptions{ValidatingFailurePolicy: admissionregistrationv1.Ignore, PoliciesFailurePolicy: admissionregistrationv1.Fail}.Validate())
 }
 
 func requireRules(t *testing.T, rules []admissionregistrationv1.RuleWithOperations) {

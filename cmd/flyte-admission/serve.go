@@ -410,7 +410,7 @@ func newWatchManager(kube *rest.Config, f *serveFlags, cfg func() *config.Config
 
 func newManifestsCmd() *cobra.Command {
 	var o webhook.RegistrationOptions
-	var caFile, failurePolicy, output string
+	var caFile, failurePolicy, policiesFailurePolicy, output string
 	cmd := &cobra.Command{
 		Use:   "manifests",
 		Short: "Print the webhook registration objects (Mutating/ValidatingWebhookConfiguration, ValidatingAdmissionPolicy + binding)",
@@ -424,6 +424,7 @@ func newManifestsCmd() *cobra.Command {
 				o.CABundle = data
 			}
 			o.ValidatingFailurePolicy = admissionregistrationv1.FailurePolicyType(failurePolicy)
+			o.PoliciesFailurePolicy = admissionregistrationv1.FailurePolicyType(policiesFailurePolicy)
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -445,7 +446,9 @@ func newManifestsCmd() *cobra.Command {
 	fs.Int32Var(&o.ServicePort, "service-port", 443, "Service port")
 	fs.StringVar(&o.URL, "url", "", "reach the webhook at this base URL (https://host:port) instead of a Service")
 	fs.StringVar(&caFile, "ca-bundle-file", "", "PEM CA bundle to embed as caBundle")
-	fs.StringVar(&failurePolicy, "validating-failure-policy", "Fail", "failurePolicy of the validating webhook: Fail or Ignore")
+	fs.StringVar(&failurePolicy, "validating-failure-policy", "Fail", "failurePolicy of the validating webhook for objects carrying the task template: Fail or Ignore")
+	fs.StringVar(&policiesFailurePolicy, "policies-failure-policy", "Ignore",
+		"failurePolicy of the validating webhook for objects without the task template (cluster policies on hand-written jobs): Ignore lets them through while the webhook is down, Fail refuses them")
 	fs.Int32Var(&o.TimeoutSeconds, "timeout-seconds", webhook.DefaultTimeoutSeconds, "timeoutSeconds of both webhooks")
 	fs.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	return cmd

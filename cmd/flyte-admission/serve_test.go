@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -235,7 +236,15 @@ func TestManifests(t *testing.T) {
 	require.Equal(t, base64.StdEncoding.EncodeToString([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")), cc["caBundle"])
 	require.Equal(t, "flyte", cc["service"].(map[string]any)["namespace"])
 	require.Equal(t, "Fail", mwh["failurePolicy"])
-	require.Equal(t, "Ignore", objs[3].Map["webhooks"].([]any)[0].(map[string]any)["failurePolicy"])
+	failurePolicies := func(vwc map[string]any) map[string]any {
+		out := map[string]any{}
+		for _, w := range vwc["webhooks"].([]any) {
+			out[w.(map[string]any)["name"].(string)] = w.(map[string]any)["failurePolicy"]
+		}
+		return out
+	}
+	require.Equal(t, map[string]any{webhook.ValidatingWebhookName: "Ignore", webhook.PoliciesWebhookName: "Ignore"}, failurePolicies(objs[3].Map),
+		"--validating-failure-policy sets the Flyte objects' webhook, the policies one defaults to Ignore")
 
 	out, _, code = run(t, "manifests", "-o", "json", "--url", "https://127.0.0.1:9443")
 	require.Equal(t, 0, code)
@@ -244,7 +253,16 @@ func TestManifests(t *testing.T) {
 	require.Len(t, list["items"], 4)
 	require.Contains(t, out, `"url": "https://127.0.0.1:9443/mutate"`)
 
+	out, stderr, code = run(t, "manifests", "--policies-failure-policy", "Fail")
+	require.Equal(t, 0, code, stderr)
+	objs, err = objects.Read(strings.NewReader(out))
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{webhook.ValidatingWebhookName: "Fail", webhook.PoliciesWebhookName: "Fail"}, failurePolicies(objs[3].Map))
+
 	_, stderr, code = run(t, "manifests", "--url", "http://insecure")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "must start with https://")
+	_, stderr, code = run(t, "manifests", "--policies-failure-policy", "Sometimes")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, `policies failure policy "Sometimes": want Fail or Ignore`)
 }

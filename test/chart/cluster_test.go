@@ -372,8 +372,9 @@ func TestCluster(t *testing.T) {
 		into(t, r.get(t, "ConfigMap", "flyte-admission-config"), &cm)
 		p := startServe(t, d, cm, nil, serviceAccount{k: k, ns: ns, name: "flyte-admission"})
 
-		// The server created its Secret and put its CA into both webhook
-		// configurations (get/patch by name, secrets create/get/update).
+		// The server created its Secret and put its CA into every webhook of
+		// both configurations (get/patch by name, secrets create/get/update):
+		// one mutating, two validating.
 		var ca string
 		require.Eventually(t, func() bool {
 			out, _, err := k.run(t, nil, "get", "secret", "flyte-admission-certs", "-n", ns, "-o", `jsonpath={.data.ca\.crt}`)
@@ -384,17 +385,17 @@ func TestCluster(t *testing.T) {
 			var out []string
 			for _, kind := range []string{"mutatingwebhookconfiguration", "validatingwebhookconfiguration"} {
 				b, _, _ := k.run(t, nil, "get", kind, "flyte-admission", "-o", "jsonpath={.webhooks[*].clientConfig.caBundle}")
-				out = append(out, b)
+				out = append(out, strings.Fields(b)...)
 			}
 			return out
 		}
-		require.Eventually(t, func() bool { return slices.Equal(caBundles(), []string{ca, ca}) },
+		require.Eventually(t, func() bool { return slices.Equal(caBundles(), []string{ca, ca, ca}) },
 			time.Minute, 250*time.Millisecond, "caBundle not patched: %v\n%s", caBundles(), p.log)
 
 		// helm upgrade keeps the caBundle: it is in neither the old nor the new
 		// manifest, so a three-way apply leaves it alone.
 		k.must(t, []byte(r.Manifest), "apply", "-f", "-")
-		require.Equal(t, []string{ca, ca}, caBundles(), "re-applying the chart dropped the caBundle")
+		require.Equal(t, []string{ca, ca, ca}, caBundles(), "re-applying the chart dropped the caBundle")
 
 		// The watcher won the election (Lease get/create/update by name) and
 		// reports the phase of an expanded job (list/watch, metadata patch

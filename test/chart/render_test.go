@@ -333,6 +333,10 @@ func TestRegistrationMatchesCode(t *testing.T) {
 			release{Name: "prod", Namespace: "platform", Values: map[string]any{"webhook": map[string]any{"timeoutSeconds": 12, "validatingFailurePolicy": "Ignore"}}},
 			webhook.RegistrationOptions{Name: "prod-flyte-admission", Namespace: "platform", ServiceName: "prod-flyte-admission",
 				TimeoutSeconds: 12, ValidatingFailurePolicy: admissionregistrationv1.Ignore}},
+		{"policies fail closed",
+			release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"webhook": map[string]any{"policiesFailurePolicy": "Fail"}}},
+			webhook.RegistrationOptions{Name: "flyte-admission", Namespace: "flyte-admission", ServiceName: "flyte-admission",
+				PoliciesFailurePolicy: admissionregistrationv1.Fail}},
 		{"fullnameOverride and service port",
 			release{Name: "x", Namespace: "webhooks", Values: map[string]any{"fullnameOverride": "admission", "service": map[string]any{"port": 8443}}},
 			webhook.RegistrationOptions{Name: "admission", Namespace: "webhooks", ServiceName: "admission", ServicePort: 8443}},
@@ -399,6 +403,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"misspelt nested key", map[string]any{"webhook": map[string]any{"timeout": 3}}, []string{"/webhook", "timeout"}},
 		{"timeout above the apiserver's 30 s", map[string]any{"webhook": map[string]any{"timeoutSeconds": 31}}, []string{"/webhook/timeoutSeconds", "maximum"}},
 		{"unknown failure policy", map[string]any{"webhook": map[string]any{"validatingFailurePolicy": "Maybe"}}, []string{"/webhook/validatingFailurePolicy", "Fail", "Ignore"}},
+		{"unknown policies failure policy", map[string]any{"webhook": map[string]any{"policiesFailurePolicy": "Maybe"}}, []string{"/webhook/policiesFailurePolicy", "Fail", "Ignore"}},
 		{"bad pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, []string{"/image/pullPolicy"}},
 		{"bad digest", map[string]any{"image": map[string]any{"digest": "latest"}}, []string{"/image/digest"}},
 		{"bad duration", map[string]any{"server": map[string]any{"reloadInterval": "2 seconds"}}, []string{"/server/reloadInterval"}},
@@ -520,7 +525,7 @@ func TestMonitoringUsesOurMetrics(t *testing.T) {
 	}
 	sort.Strings(alerts)
 	for _, a := range []string{"FlyteAdmissionLatencyHigh", "FlyteAdmissionErrorRateHigh", "FlyteAdmissionCertificateExpiring", "FlyteAdmissionPanics",
-		"FlyteAdmissionUnexpandedSkeletons", "FlyteAdmissionWebhookCallsFailing"} {
+		"FlyteAdmissionUnexpandedSkeletons", "FlyteAdmissionWebhookCallsFailing", "FlyteAdmissionPoliciesSkipped"} {
 		require.Contains(t, alerts, a)
 	}
 

@@ -257,7 +257,8 @@ func (c *cluster) waitWatcherLeads(t *testing.T, since time.Time) int {
 const (
 	storedOutcome = "stored"
 	byMutating    = "mutating webhook"
-	byValidating  = "validating webhook"
+	byValidating  = "validating webhook (Flyte objects)"
+	byPolicies    = "validating webhook (hand-written jobs)"
 	byPolicy      = "admission policy"
 	bySchema      = "CRD schema"
 )
@@ -274,6 +275,8 @@ func outcome(err error) string {
 		return byMutating
 	case strings.Contains(msg, `failed calling webhook "`+webhook.ValidatingWebhookName+`"`):
 		return byValidating
+	case strings.Contains(msg, `failed calling webhook "`+webhook.PoliciesWebhookName+`"`):
+		return byPolicies
 	case strings.Contains(msg, "ValidatingAdmissionPolicy"):
 		return byPolicy
 	case strings.Contains(msg, "Required value"), strings.Contains(msg, "Invalid value"), strings.Contains(msg, "Unsupported value"):
@@ -286,6 +289,7 @@ func outcome(err error) string {
 const (
 	skeletons     = "skeletons (kubectl apply of examples/)"
 	handExpanded  = "skeletons with a full spec (template, no expanded-from)"
+	expanded      = "expansions written as such (template and expanded-from)"
 	unannotated   = "unannotated objects"
 	flyteAnnotKey = "flyte.org/"
 )
@@ -293,8 +297,10 @@ const (
 // downObjects are the objects written in each case, by write kind: the
 // example skeletons as written, their offline expansion without
 // flyte.org/expanded-from (a skeleton that passes the CRD schemas, so that
-// only admission can refuse it), and that expansion without any flyte.org/
-// annotation (a hand-written job). Names get suffix.
+// only admission can refuse it), that expansion as is (annotated and
+// marked expanded: only the validating webhook for Flyte objects can refuse
+// it), and that expansion without any flyte.org/ annotation (a hand-written
+// job). Names get suffix.
 func downObjects(t *testing.T, suffix string) map[string][]map[string]any {
 	t.Helper()
 	out := map[string][]map[string]any{}
@@ -318,8 +324,15 @@ func downObjects(t *testing.T, suffix string) map[string][]map[string]any {
 			hand := deepCopyMap(o)
 			ann := meta(hand)["annotations"].(map[string]any)
 			require.Contains(t, ann, task.TemplateAnnotation)
+			require.Contains(t, ann, task.ExpandedFromAnnotation)
 			delete(ann, task.ExpandedFromAnnotation)
 			out[handExpanded] = append(out[handExpanded], hand)
+			// Renamed so as not to collide with the unannotated one: the
+			// names inside the spec are the skeleton's, which admission
+			// does not check.
+			exp := deepCopyMap(o)
+			meta(exp)["name"] = meta(exp)["name"].(string) + "-x"
+			out[expanded] = append(out[expanded], exp)
 
 			plain := deepCopyMap(o)
 			for k := range meta(plain)["annotations"].(map[string]any) {
@@ -333,12 +346,37 @@ func downObjects(t *testing.T, suffix string) map[string][]map[string]any {
 	return out
 }
 
+// failurePolicies are those of the registered webhooks.
+type failurePolicies struct {
+	mutating, validating, policies admissionregistrationv1.FailurePolicyType
+}
+
+func (fp failurePolicies) String() string {
+	return fmt.Sprintf("mutating %s, validating %s, policies %s", fp.mutating, fp.validating, fp.policies)
+}
+
 // setFailurePolicies sets the failurePolicy of the registered webhooks.
-func (c *cluster) setFailurePolicies(t *testing.T, mutating, validating admissionregistrationv1.FailurePolicyType) {
+func (c *cluster) setFailurePolicies(t *testing.T, fp failurePolicies) {
 	t.Helper()
 	m, v := registeredWebhooks()
-	c.edit(t, m, func() { m.Webhooks[0].FailurePolicy = &mutating })
-	c.edit(t, v, func() { v.Webhooks[0].FailurePolicy = &validating })
+	c.edit(t, m, func() {
+		require.Len(t, m.Webhooks, 1)
+		m.Webhooks[0].FailurePolicy = &fp.mutating
+	})
+	c.edit(t, v, func() {
+		require.Len(t, v.Webhooks, 2)
+		for i := range v.Webhooks {
+			w := &v.Webhooks[i]
+			switch w.Name {
+			case webhook.ValidatingWebhookName:
+				w.FailurePolicy = &fp.validating
+			case webhook.PoliciesWebhookName:
+				w.FailurePolicy = &fp.policies
+			default:
+				t.Fatalf("unexpected validating webhook %q", w.Name)
+			}
+		}
+	})
 }
 
 // registeredWebhooks are empty objects named like the registered webhook
@@ -363,11 +401,12 @@ func (c *cluster) edit(t *testing.T, obj client.Object, change func()) {
 }
 
 // TestFaultWebhookDown stops serve behind the registration the product
-// installs and writes the examples three ways, under three failure-policy
+// installs and writes the examples four ways, under four failure-policy
 // settings, counting where each write ended: a skeleton is never stored
-// un-expanded, and an unannotated job is stored whenever the validating
-// webhook may be skipped (the mutating webhook's matchConditions never send
-// it there).
+// un-expanded, an unannotated job is stored whenever the policies webhook
+// may be skipped (as installed: the matchConditions send it nowhere else),
+// and an annotated one is refused as long as one webhook that sees Flyte
+// objects fails closed.
 func TestFaultWebhookDown(t *testing.T) {
 	c := startCluster(t, "")
 	ctx := context.Background()
@@ -401,32 +440,36 @@ func TestFaultWebhookDown(t *testing.T) {
 				}, faultWait, 100*time.Millisecond, "%s %s was not deleted", u.GetKind(), u.GetName())
 			}
 		}
-		t.Logf("webhook down, both webhooks Fail: finalizer removal tried on %d jobs being deleted (%d annotated): %d admitted and deleted; refused: %s",
+		t.Logf("webhook down, as installed: finalizer removal tried on %d jobs being deleted (%d annotated): %d admitted and deleted; refused: %s",
 			len(held), len(held)/2, counts[storedOutcome], formatCounts(withoutKey(counts, storedOutcome)))
 		require.Equal(t, len(held), counts[storedOutcome], "finishing a deletion must not need the webhook")
 	})
 
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
 	cases := []struct {
-		name                 string
-		suffix               string
-		mutating, validating admissionregistrationv1.FailurePolicyType
-		want                 map[string][]string // write kind -> allowed outcomes
+		name     string
+		suffix   string
+		policies failurePolicies
+		want     map[string][]string // write kind -> allowed outcomes
 	}{
-		{"as installed: both webhooks Fail", "fail", admissionregistrationv1.Fail, admissionregistrationv1.Fail, map[string][]string{
-			skeletons: {byMutating}, handExpanded: {byMutating}, unannotated: {byValidating}}},
-		{"validating webhook Ignore (the chart's option)", "vignore", admissionregistrationv1.Fail, admissionregistrationv1.Ignore, map[string][]string{
-			skeletons: {byMutating}, handExpanded: {byMutating}, unannotated: {storedOutcome}}},
-		{"both webhooks Ignore (mutating edited by hand): the admission policy is the backstop", "ignore",
-			admissionregistrationv1.Ignore, admissionregistrationv1.Ignore, map[string][]string{
-				skeletons: {byPolicy, bySchema}, handExpanded: {byPolicy}, unannotated: {storedOutcome}}},
+		{"as installed: Flyte objects refused, hand-written jobs stored", "installed", failurePolicies{fail, fail, ignore}, map[string][]string{
+			skeletons: {byMutating}, handExpanded: {byMutating}, expanded: {byMutating}, unannotated: {storedOutcome}}},
+		{"policies webhook Fail (the chart's option): hand-written jobs refused too", "pfail", failurePolicies{fail, fail, fail}, map[string][]string{
+			skeletons: {byMutating}, handExpanded: {byMutating}, expanded: {byMutating}, unannotated: {byPolicies}}},
+		{"mutating webhook Ignore (edited by hand): the validating webhook still refuses Flyte objects", "mignore",
+			failurePolicies{ignore, fail, ignore}, map[string][]string{
+				skeletons: {byPolicy, bySchema}, handExpanded: {byPolicy}, expanded: {byValidating}, unannotated: {storedOutcome}}},
+		{"every webhook Ignore: the admission policy is the backstop", "ignore", failurePolicies{ignore, ignore, ignore}, map[string][]string{
+			skeletons: {byPolicy, bySchema}, handExpanded: {byPolicy}, expanded: {storedOutcome}, unannotated: {storedOutcome}}},
 	}
+	storedWant := 1 // the control job
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c.setFailurePolicies(t, tc.mutating, tc.validating)
+			c.setFailurePolicies(t, tc.policies)
 			objs := downObjects(t, tc.suffix)
 			// The apiserver picks the new policies up shortly: wait until
 			// a dry run of each write kind ends as wanted.
-			for _, kind := range []string{handExpanded, unannotated} {
+			for _, kind := range []string{handExpanded, expanded, unannotated} {
 				probe := &unstructured.Unstructured{Object: deepCopyMap(objs[kind][0])}
 				var got string
 				require.Eventually(t, func() bool {
@@ -435,7 +478,7 @@ func TestFaultWebhookDown(t *testing.T) {
 				}, faultWait, 200*time.Millisecond, "%s: a dry run still ends %q", kind, got)
 			}
 
-			for _, kind := range []string{skeletons, handExpanded, unannotated} {
+			for _, kind := range []string{skeletons, handExpanded, expanded, unannotated} {
 				counts := map[string]int{}
 				for _, obj := range objs[kind] {
 					var err error
@@ -458,12 +501,13 @@ func TestFaultWebhookDown(t *testing.T) {
 					gerr := c.Client.Get(ctx, client.ObjectKey{Namespace: meta(obj)["namespace"].(string), Name: meta(obj)["name"].(string)}, stored)
 					if got == storedOutcome {
 						require.NoError(t, gerr)
+						storedWant++
 					} else {
 						require.True(t, apierrors.IsNotFound(gerr), "%s %s was refused (%s) but is stored: %v", obj["kind"], meta(obj)["name"], got, gerr)
 					}
 				}
-				t.Logf("webhook down, mutating %s, validating %s: %d %s written: %s",
-					tc.mutating, tc.validating, len(objs[kind]), kind, formatCounts(counts))
+				require.Len(t, objs[kind], 9, kind)
+				t.Logf("webhook down, %s: %d %s written: %s", tc.policies, len(objs[kind]), kind, formatCounts(counts))
 			}
 		})
 	}
@@ -487,7 +531,8 @@ func TestFaultWebhookDown(t *testing.T) {
 			}
 		}
 		t.Logf("stored jobs: %d, un-expanded skeletons among them: %d", total, unexpanded)
-		require.Equal(t, 1+2*9, total, "the control job plus the unannotated ones of the two Ignore cases")
+		require.Equal(t, 1+3*9+9, storedWant, "the control job, the unannotated jobs of the three cases whose policies webhook is Ignore, the expansions of the last")
+		require.Equal(t, storedWant, total, "the jobs stored are those whose write succeeded")
 	})
 }
 
@@ -546,12 +591,19 @@ func TestFaultTwoReplicas(t *testing.T) {
 		m, v := registeredWebhooks()
 		require.NoError(t, c.Client.Get(ctx, client.ObjectKeyFromObject(m), m))
 		require.NoError(t, c.Client.Get(ctx, client.ObjectKeyFromObject(v), v))
-		return [][]byte{m.Webhooks[0].ClientConfig.CABundle, v.Webhooks[0].ClientConfig.CABundle}
+		var out [][]byte
+		for _, w := range m.Webhooks {
+			out = append(out, w.ClientConfig.CABundle)
+		}
+		for _, w := range v.Webhooks {
+			out = append(out, w.ClientConfig.CABundle)
+		}
+		return out
 	}
 	require.Eventually(t, func() bool {
 		b := bundles()
-		return bytes.Equal(b[0], caPEM) && bytes.Equal(b[1], caPEM)
-	}, faultWait, 100*time.Millisecond, "the webhook configurations' caBundle is not the Secret's CA")
+		return len(b) == 3 && !slices.ContainsFunc(b, func(x []byte) bool { return !bytes.Equal(x, caPEM) })
+	}, faultWait, 100*time.Millisecond, "the caBundle of every webhook (one mutating, two validating) is not the Secret's CA")
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(bundles()[0]))
 
@@ -746,8 +798,16 @@ func (c *cluster) pointWebhooksAt(t *testing.T, port int) {
 	t.Helper()
 	url := func(path string) *string { u := fmt.Sprintf("https://127.0.0.1:%d%s", port, path); return &u }
 	m, v := registeredWebhooks()
-	c.edit(t, m, func() { m.Webhooks[0].ClientConfig.URL = url(webhook.MutatePath) })
-	c.edit(t, v, func() { v.Webhooks[0].ClientConfig.URL = url(webhook.ValidatePath) })
+	c.edit(t, m, func() {
+		for i := range m.Webhooks {
+			m.Webhooks[i].ClientConfig.URL = url(webhook.MutatePath)
+		}
+	})
+	c.edit(t, v, func() {
+		for i := range v.Webhooks {
+			v.Webhooks[i].ClientConfig.URL = url(webhook.ValidatePath)
+		}
+	})
 }
 
 // mutateRequests is the number of /mutate requests p answered, from its
