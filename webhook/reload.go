@@ -23,7 +23,12 @@ type FileSource[T any] struct {
 	Path string
 	// Interval is the poll interval (default 2s).
 	Interval time.Duration
-	Log      logr.Logger
+	// Settle is how long a changed file must stay the same before it is
+	// parsed (default 100ms): a file rewritten in place can be read half
+	// written, e.g. empty between truncation and write, which would parse as
+	// the defaults.
+	Settle time.Duration
+	Log    logr.Logger
 
 	parse   func([]byte) (*T, error)
 	cur     atomic.Pointer[T]
@@ -101,6 +106,14 @@ func (s *FileSource[T]) Reload() bool {
 	sum := sha256.Sum256(data)
 	if sum == s.sum {
 		return false
+	}
+	settle := s.Settle
+	if settle <= 0 {
+		settle = 100 * time.Millisecond
+	}
+	time.Sleep(settle)
+	if again, err := os.ReadFile(s.Path); err != nil || sha256.Sum256(again) != sum {
+		return false // still changing: the next poll looks again
 	}
 	v, err := s.parse(data)
 	if err != nil {

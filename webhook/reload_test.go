@@ -76,3 +76,30 @@ func TestFileSourceInitialErrors(t *testing.T) {
 	require.NotNil(t, s.Current())
 	require.NoError(t, s.Start(context.Background()), "a static source returns at once")
 }
+
+// TestFileSourceWaitsForASettledFile: contents that change between two reads
+// a moment apart (a file being rewritten in place) are not taken; the same
+// contents read twice are.
+func TestFileSourceWaitsForASettledFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policies.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("a"), 0o600))
+	s, err := NewFileSource("test", path, func(b []byte) (*string, error) { v := string(b); return &v, nil })
+	require.NoError(t, err)
+	s.Settle = time.Second
+
+	// Rewritten during the settle time: not taken.
+	require.NoError(t, os.WriteFile(path, []byte(""), 0o600))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(50 * time.Millisecond)
+		_ = os.WriteFile(path, []byte("b"), 0o600)
+	}()
+	require.False(t, s.Reload(), "a file that changed while settling is not taken")
+	<-done
+	require.Equal(t, "a", *s.Current())
+
+	// Stable now: taken.
+	require.True(t, s.Reload())
+	require.Equal(t, "b", *s.Current())
+}
