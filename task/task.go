@@ -277,15 +277,20 @@ func DecodeCustom(custom *structpb.Struct, into proto.Message) error {
 	return nil
 }
 
+// cached is the task's entry of decoded template parts (its own when the
+// template did not come through the cache).
+func (t *Task) cached() *decoded {
+	if t.decoded == nil {
+		t.decoded = &decoded{template: t.Template}
+	}
+	return t.decoded
+}
+
 // Custom decodes the template's custom Struct into a message like prototype
 // (see DecodeCustom). The result is shared between tasks of the same template
 // text: read only.
 func (t *Task) Custom(prototype proto.Message) (proto.Message, error) {
-	d := t.decoded
-	if d == nil {
-		d = &decoded{template: t.Template}
-		t.decoded = d
-	}
+	d := t.cached()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.custom != nil && d.custom.ProtoReflect().Descriptor() == prototype.ProtoReflect().Descriptor() {
@@ -303,11 +308,7 @@ func (t *Task) Custom(prototype proto.Message) (proto.Message, error) {
 // a plugin's pod overlay), as DecodeStructTo does. The result is shared
 // between tasks of the same template text: read only (copy before changing).
 func (t *Task) PodSpec(s *structpb.Struct) (*corev1.PodSpec, error) {
-	d := t.decoded
-	if d == nil {
-		d = &decoded{template: t.Template}
-		t.decoded = d
-	}
+	d := t.cached()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if spec, ok := d.pods[s]; ok {

@@ -88,6 +88,29 @@ type execution struct {
 	Environment              map[string]string `json:"environment"`
 }
 
+// loadCase reads a case's skeleton and execution annotation and returns the
+// path of its plugin configuration ("" for none).
+func loadCase(tb testing.TB, c benchCase) (skeleton, execution, string) {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", c.Skeleton))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var sk skeleton
+	if err := yaml.Unmarshal(raw, &sk); err != nil {
+		tb.Fatal(err)
+	}
+	var ex execution
+	if err := json.Unmarshal([]byte(sk.Metadata.Annotations["flyte.org/execution"]), &ex); err != nil {
+		tb.Fatal(err)
+	}
+	cfg := c.Config
+	if cfg != "" {
+		cfg = filepath.Join("..", cfg)
+	}
+	return sk, ex, cfg
+}
+
 // loadConfig points flytestdlib's configuration at file (flytepropeller's
 // `plugins:` keys) or, for "", at an empty file so every section is at its
 // default.
@@ -121,23 +144,8 @@ func plugin(tb testing.TB, taskType string) k8s.Plugin {
 // annotation, BuildResource, json.Marshal of the object.
 func BenchmarkFlyte(b *testing.B) {
 	for _, c := range readCases(b) {
-		raw, err := os.ReadFile(filepath.Join("..", c.Skeleton))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var sk skeleton
-		if err := yaml.Unmarshal(raw, &sk); err != nil {
-			b.Fatal(err)
-		}
-		var ex execution
-		if err := json.Unmarshal([]byte(sk.Metadata.Annotations["flyte.org/execution"]), &ex); err != nil {
-			b.Fatal(err)
-		}
+		sk, ex, cfg := loadCase(b, c)
 		tmplJSON := []byte(sk.Metadata.Annotations["flyte.org/task-template"])
-		cfg := c.Config
-		if cfg != "" {
-			cfg = filepath.Join("..", cfg)
-		}
 		b.Run(c.Name, func(b *testing.B) {
 			loadConfig(b, cfg)
 			var probe core.TaskTemplate
@@ -332,22 +340,7 @@ func TestDump(t *testing.T) {
 		t.Skip("FLYTE_BASELINE_DUMP not set")
 	}
 	for _, c := range readCases(t) {
-		raw, err := os.ReadFile(filepath.Join("..", c.Skeleton))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var sk skeleton
-		if err := yaml.Unmarshal(raw, &sk); err != nil {
-			t.Fatal(err)
-		}
-		var ex execution
-		if err := json.Unmarshal([]byte(sk.Metadata.Annotations["flyte.org/execution"]), &ex); err != nil {
-			t.Fatal(err)
-		}
-		cfg := c.Config
-		if cfg != "" {
-			cfg = filepath.Join("..", cfg)
-		}
+		sk, ex, cfg := loadCase(t, c)
 		loadConfig(t, cfg)
 		tmpl := &core.TaskTemplate{}
 		if err := protojson.Unmarshal([]byte(sk.Metadata.Annotations["flyte.org/task-template"]), tmpl); err != nil {
