@@ -104,6 +104,7 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 				sub.Spec.Containers[0].Image, fmt.Sprintf("the submitter must run the head image %q", head[hi].Image)))
 		}
 	}
+	errs = append(errs, replicaErrors(cs.WorkerGroupSpecs)...)
 	if sc := cfg.Plugins.Ray.LogsSidecar; sc != nil {
 		found := false
 		for i := range head {
@@ -113,6 +114,31 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 		}
 		if !found {
 			errs = append(errs, field.Required(headPath, fmt.Sprintf("the head pod must run the logs sidecar %q (plugins.ray.logsSidecar)", sc.Name)))
+		}
+	}
+	return errs
+}
+
+// replicaErrors checks each worker group's replica counts as KubeRay's own
+// validation does: none negative, minReplicas <= maxReplicas. Flyte passes a
+// template's values through (replicas -1 gives minReplicas -1) and the CRD
+// schema has no minimum, so without this the operator is first to notice.
+func replicaErrors(groups []rayv1.WorkerGroupSpec) field.ErrorList {
+	var errs field.ErrorList
+	for i := range groups {
+		g := &groups[i]
+		p := field.NewPath("spec", "rayClusterSpec", "workerGroupSpecs").Index(i)
+		for _, r := range []struct {
+			name string
+			v    *int32
+		}{{"replicas", g.Replicas}, {"minReplicas", g.MinReplicas}, {"maxReplicas", g.MaxReplicas}} {
+			if r.v != nil && *r.v < 0 {
+				errs = append(errs, field.Invalid(p.Child(r.name), *r.v, "must be greater than or equal to 0"))
+			}
+		}
+		if g.MinReplicas != nil && g.MaxReplicas != nil && *g.MinReplicas > *g.MaxReplicas {
+			errs = append(errs, field.Invalid(p.Child("minReplicas"), *g.MinReplicas,
+				fmt.Sprintf("must be less than or equal to maxReplicas (%d)", *g.MaxReplicas)))
 		}
 	}
 	return errs

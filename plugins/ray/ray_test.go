@@ -65,3 +65,40 @@ func TestValidate(t *testing.T) {
 func TestEntrypointKeepsEmptyArgs(t *testing.T) {
 	require.Equal(t, "pyflyte-map-execute --resolver R -- vars '' resolver x", entrypoint([]string{"pyflyte-map-execute", "--resolver", "R", "--", "vars", "", "resolver", "x"}))
 }
+
+func TestValidateReplicas(t *testing.T) {
+	i := func(v int32) *int32 { return &v }
+	cases := []struct {
+		name           string
+		group          rayv1.WorkerGroupSpec
+		fields, detail []string
+	}{
+		{"valid", rayv1.WorkerGroupSpec{Replicas: i(2), MinReplicas: i(1), MaxReplicas: i(4)}, nil, nil},
+		{"unset", rayv1.WorkerGroupSpec{}, nil, nil},
+		{"zero", rayv1.WorkerGroupSpec{Replicas: i(0), MinReplicas: i(0), MaxReplicas: i(0)}, nil, nil},
+		{"negative replicas", rayv1.WorkerGroupSpec{Replicas: i(-1), MinReplicas: i(-1), MaxReplicas: i(3)},
+			[]string{"spec.rayClusterSpec.workerGroupSpecs[1].replicas", "spec.rayClusterSpec.workerGroupSpecs[1].minReplicas"},
+			[]string{"greater than or equal to 0", "greater than or equal to 0"}},
+		{"negative max", rayv1.WorkerGroupSpec{Replicas: i(1), MinReplicas: i(0), MaxReplicas: i(-2)},
+			[]string{"spec.rayClusterSpec.workerGroupSpecs[1].maxReplicas", "spec.rayClusterSpec.workerGroupSpecs[1].minReplicas"},
+			[]string{"greater than or equal to 0", "less than or equal to maxReplicas (-2)"}},
+		{"min above max", rayv1.WorkerGroupSpec{Replicas: i(3), MinReplicas: i(5), MaxReplicas: i(1)},
+			[]string{"spec.rayClusterSpec.workerGroupSpecs[1].minReplicas"}, []string{"less than or equal to maxReplicas (1)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rj := &rayv1.RayJob{}
+			rj.Spec.RayClusterSpec = &rayv1.RayClusterSpec{WorkerGroupSpecs: []rayv1.WorkerGroupSpec{{Replicas: i(1)}, c.group}}
+			rj.Spec.RayClusterSpec.HeadGroupSpec.Template.Spec.Containers = []corev1.Container{{Name: HeadContainer, Image: "ray:2"}}
+			errs := New().Validate(rj, config.Default())
+			var fields, details []string
+			for _, e := range errs {
+				fields, details = append(fields, e.Field), append(details, e.Detail)
+			}
+			require.Equal(t, c.fields, fields)
+			for k, d := range c.detail {
+				require.Contains(t, details[k], d)
+			}
+		})
+	}
+}
