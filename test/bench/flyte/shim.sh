@@ -9,7 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 dir=.shim/spark-operator
 [ -f "$dir/go.mod" ] && exit 0
-src="$(cd ../../.. && go list -m -f '{{.Dir}}' github.com/kubeflow/spark-operator/v2)"
+# go mod download also fetches it on a machine whose module cache lacks it.
+src="$(cd ../../.. && go mod download -json github.com/kubeflow/spark-operator/v2 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+if [ -z "$src" ] || [ ! -f "$src/go.mod" ]; then
+  echo "shim.sh: github.com/kubeflow/spark-operator/v2 not found in the module cache" >&2
+  exit 1
+fi
 mkdir -p .shim
 rm -rf "$dir.tmp" && cp -r "$src" "$dir.tmp" && chmod -R u+w "$dir.tmp"
 sed -i '1s#.*#module github.com/kubeflow/spark-operator#' "$dir.tmp/go.mod"
