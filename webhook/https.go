@@ -38,6 +38,9 @@ const (
 	// the webhooks' timeoutSeconds (DefaultTimeoutSeconds), so that the
 	// apiserver gets our answer rather than a timeout of its own.
 	DefaultRequestTimeout = 4 * time.Second
+	// DefaultMaxInFlight is how many admission requests are handled at once
+	// before more are answered 429 (kube-apiserver's own default).
+	DefaultMaxInFlight = 400
 	// DefaultReadHeaderTimeout cuts off clients that send their headers slowly
 	// (slowloris); it also bounds the TLS handshake.
 	DefaultReadHeaderTimeout = 5 * time.Second
@@ -212,7 +215,26 @@ func (w logWriter) Write(p []byte) (int, error) {
 // serving; the admission handlers have their own recovery, see guarded).
 func (h *httpsServer) guard(next http.Handler) http.Handler {
 	limit := or(h.opts.RequestTimeout, DefaultRequestTimeout)
+	maxInFlight := int64(h.opts.MaxInFlight)
+	if maxInFlight == 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	var inFlight atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Beyond MaxInFlight, answer at once rather than queue: under
+		// overload queued requests (and the connections the apiserver opens
+		// for them) grow memory without bound; a 429 is a failed webhook
+		// call to the apiserver, handled by the failure policy.
+		if maxInFlight > 0 {
+			if inFlight.Add(1) > maxInFlight {
+				inFlight.Add(-1)
+				rejectedTotal.Inc()
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, fmt.Sprintf("more than %d admission requests in flight: retry", maxInFlight), http.StatusTooManyRequests)
+				return
+			}
+			defer inFlight.Add(-1)
+		}
 		rw := &watchWriter{ResponseWriter: w}
 		if h.draining.Load() {
 			rw.Header().Set("Connection", "close")

@@ -527,3 +527,55 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestServerLimitsRequestsInFlight: with MaxInFlight requests being handled,
+// one more is answered 429 at once (never queued), and is served again once
+// one of them is done.
+func TestServerLimitsRequestsInFlight(t *testing.T) {
+	m, v := examplesHandlers(t)
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	blocking := func(h admission.Handler) admission.Handler {
+		return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+			if req.Name == "hold" {
+				entered <- struct{}{}
+				<-release
+			}
+			return h.Handle(ctx, req)
+		})
+	}
+	l := startLive(t, Options{Mutator: blocking(m), Validator: blocking(v), MaxInFlight: 2})
+	skeleton := readObjects(t, "../examples/spark-pi.yaml")[0].Map
+	hold := deepCopy(t, skeleton)
+	hold["metadata"].(map[string]any)["name"] = "hold"
+	good, held := review(t, admissionv1.Create, skeleton, nil, false), review(t, admissionv1.Create, hold, nil, false)
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			resp, err := postReview(l, MutatePath, held)
+			if err != nil || !resp.Allowed {
+				t.Errorf("held request: %v %+v", err, resp)
+			}
+		})
+	}
+	<-entered
+	<-entered // both are in the handler now
+
+	req, err := http.NewRequest(http.MethodPost, l.base+MutatePath, bytes.NewReader(good))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(body))
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Contains(t, string(body), "more than 2 admission requests in flight")
+	require.Contains(t, metricsText(t), "flyte_admission_requests_rejected_total")
+
+	close(release)
+	wg.Wait()
+	r, err := postReview(l, MutatePath, good)
+	require.NoError(t, err)
+	require.True(t, r.Allowed, "served again below the limit")
+}

@@ -16,6 +16,7 @@ const (
 	MetricConfigReloadErrors = "flyte_admission_config_reload_errors_total"
 	MetricPanics             = "flyte_admission_panics_total"
 	MetricTimeouts           = "flyte_admission_request_timeouts_total"
+	MetricRejected           = "flyte_admission_requests_rejected_total"
 )
 
 // Request results (the result label of flyte_admission_requests_total).
@@ -72,10 +73,14 @@ var (
 		Name: MetricTimeouts,
 		Help: "Admission requests answered with a Timeout denial because their handling outlived the request's deadline, by webhook.",
 	}, []string{"webhook"})
+	rejectedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: MetricRejected,
+		Help: "Requests answered 429 at once because MaxInFlight requests were being handled (overload).",
+	})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(requestsTotal, denialsTotal, requestDuration, policyAudits, configReloadErrors, panicsTotal, timeoutsTotal)
+	ctrlmetrics.Registry.MustRegister(requestsTotal, denialsTotal, requestDuration, policyAudits, configReloadErrors, panicsTotal, timeoutsTotal, rejectedTotal)
 }
 
 // observe records one answered request.

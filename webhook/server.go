@@ -40,6 +40,11 @@ type Options struct {
 	// request's ?timeout= from the apiserver lowers it). A request still
 	// being handled then is refused with a Timeout status.
 	RequestTimeout time.Duration
+	// MaxInFlight is how many requests are handled at once (default
+	// DefaultMaxInFlight, 400, as kube-apiserver's --max-requests-inflight;
+	// negative: no limit). More are answered 429 at once, keeping memory
+	// bounded under overload.
+	MaxInFlight int
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout of the
 	// HTTPS server (defaults DefaultReadHeaderTimeout, ... : 5s, 10s, 15s,
 	// 120s).
