@@ -41,7 +41,7 @@ const (
 
 var (
 	rates       = []float64{100, 500, 1000}
-	searchRates = []float64{500, 750, 1000, 1500, 2000, 3000, 4000, 5000}
+	searchRates = []float64{500, 750, 1000, 1250, 1500, 1750, 2000, 2250, 2500, 3000, 4000, 5000}
 	// p99Bound is the latency bound of the highest sustained rate.
 	p99Bound = 10 * time.Millisecond
 )
