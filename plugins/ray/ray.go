@@ -153,8 +153,10 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		shutdown, ttl = true, job.GetTtlSecondsAfterFinished()
 	}
 
-	// Submitter: the task pod as built, with the head's image.
-	submitter := res.Spec.DeepCopy()
+	// Submitter: the task pod as built (res is ours alone and not used after
+	// this, so no copy), with the head's image.
+	entry := entrypoint(res.Spec.Containers[primary].Args)
+	submitter := &res.Spec
 	submitter.Containers[primary].Image = head.Containers[podspec.ContainerIndex(head, HeadContainer)].Image
 	sl, sa2 := meta(nil)
 	submitterTemplate := &corev1.PodTemplateSpec{Spec: *submitter}
@@ -168,7 +170,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	rj.APIVersion, rj.Kind = GVK.GroupVersion().String(), GVK.Kind
 	rj.Spec = rayv1.RayJobSpec{
 		RayClusterSpec:           clusterSpec,
-		Entrypoint:               entrypoint(res.Spec.Containers[primary].Args),
+		Entrypoint:               entry,
 		ShutdownAfterJobFinishes: shutdown,
 		TTLSecondsAfterFinished:  ttl,
 		RuntimeEnvYAML:           runtimeEnv,
