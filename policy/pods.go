@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/flyte-admission/flyte-admission/plugins"
+	"github.com/flyte-admission/flyte-admission/plugins/spark"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -232,20 +233,11 @@ type sparkPod struct {
 
 func (v *view) sparkPods() [2]sparkPod {
 	app := v.spark
-	image := func(p *sparkv1beta2.SparkPodSpec) string {
-		if p.Image != nil {
-			return *p.Image
-		}
-		if app.Spec.Image != nil {
-			return *app.Spec.Image
-		}
-		return ""
-	}
 	return [2]sparkPod{
 		{path: field.NewPath("spec", "driver"), spec: &app.Spec.Driver.SparkPodSpec, driver: true, replicas: 1,
-			image: image(&app.Spec.Driver.SparkPodSpec), coreRequest: app.Spec.Driver.CoreRequest},
+			image: spark.PodImage(app, &app.Spec.Driver.SparkPodSpec), coreRequest: app.Spec.Driver.CoreRequest},
 		{path: field.NewPath("spec", "executor"), spec: &app.Spec.Executor.SparkPodSpec, replicas: sparkExecutors(app),
-			image: image(&app.Spec.Executor.SparkPodSpec), coreRequest: app.Spec.Executor.CoreRequest},
+			image: spark.PodImage(app, &app.Spec.Executor.SparkPodSpec), coreRequest: app.Spec.Executor.CoreRequest},
 	}
 }
 

@@ -158,6 +158,18 @@ func sameRequirement(a, b corev1.NodeSelectorRequirement) bool {
 	return true
 }
 
+// PodImage is the image a driver or executor (p, of app) runs: its own, else
+// the application's.
+func PodImage(app *sparkv1beta2.SparkApplication, p *sparkv1beta2.SparkPodSpec) string {
+	if p.Image != nil {
+		return *p.Image
+	}
+	if app.Spec.Image != nil {
+		return *app.Spec.Image
+	}
+	return ""
+}
+
 // PodSpecs implements plugins.Plugin. A SparkApplication has no pod specs, so
 // the driver and executor are presented as one-container pods built from
 // their SparkPodSpec fields.
@@ -166,18 +178,9 @@ func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	if !ok {
 		return nil
 	}
-	image := func(p *sparkv1beta2.SparkPodSpec) string {
-		if p.Image != nil {
-			return *p.Image
-		}
-		if app.Spec.Image != nil {
-			return *app.Spec.Image
-		}
-		return ""
-	}
 	pod := func(p *sparkv1beta2.SparkPodSpec, name string) *corev1.PodSpec {
 		spec := &corev1.PodSpec{
-			Containers:     []corev1.Container{{Name: name, Image: image(p), SecurityContext: p.SecurityContext}},
+			Containers:     []corev1.Container{{Name: name, Image: PodImage(app, p), SecurityContext: p.SecurityContext}},
 			InitContainers: p.InitContainers,
 			Volumes:        app.Spec.Volumes,
 			HostNetwork:    p.HostNetwork != nil && *p.HostNetwork,
