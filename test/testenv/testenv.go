@@ -23,14 +23,13 @@ import (
 	daskv1 "github.com/dask/dask-kubernetes/v2023/dask_kubernetes/operator/go_client/pkg/apis/kubernetes.dask.org/v1"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	rayv1 "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/watch"
 )
 
 // AssetsEnv is the environment variable naming the directory that holds the
@@ -75,20 +74,13 @@ type Env struct {
 	kubectl string // path of the kubectl binary
 }
 
-// NewScheme returns a scheme with the core Kubernetes types,
-// apiextensions/v1 and the SparkApplication, RayJob and DaskJob API groups.
+// NewScheme returns a scheme with what the watcher uses (watch.AddToScheme):
+// the core Kubernetes types, apiextensions/v1 and the SparkApplication,
+// RayJob and DaskJob API groups.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for name, add := range map[string]func(*runtime.Scheme) error{
-		"client-go":              clientgoscheme.AddToScheme,
-		"apiextensions/v1":       apiextensionsv1.AddToScheme,
-		"spark-operator v1beta2": sparkv1beta2.AddToScheme,
-		"kuberay v1":             rayv1.AddToScheme,
-		"dask v1":                daskv1.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			return nil, fmt.Errorf("register %s types: %w", name, err)
-		}
+	if err := watch.AddToScheme(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
