@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"io"
 	"math/big"
 	"net"
@@ -446,7 +447,7 @@ func TestServerDrainsOnSIGTERM(t *testing.T) {
 // objects.
 func TestServerLogsNoSecrets(t *testing.T) {
 	const secret = "hunter2-s3cr3t-TOKEN"
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := zap.New(zap.WriteTo(&buf)) // production encoder, info level: the default
 	m, v := examplesHandlers(t)
 	panicky := admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
@@ -508,24 +509,6 @@ func TestServerLogsNoSecrets(t *testing.T) {
 		require.NotContains(t, out, piece, "no object content in the log")
 	}
 	t.Logf("log hygiene: %d requests, %d log lines at the default level, 0 containing the secret or the object", len(requests)+2, lines)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestServerLimitsRequestsInFlight: with MaxInFlight requests being handled,

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"io"
 	"math/big"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,24 +83,6 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServe runs `flyte-admission serve` in-process: it serves the webhooks
 // over TLS with the given certificate, follows policy file changes, keeps
 // the old policies when the new file is broken (and says so in /readyz), and
@@ -114,7 +96,7 @@ func TestServe(t *testing.T) {
 	port, probePort := freePort(t), freePort(t)
 	probe := "http://127.0.0.1:" + strconv.Itoa(probePort)
 
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	cmd := newRootCmd(strings.NewReader(""), io.Discard, &errOut)
 	cmd.SetArgs([]string{"serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--cert-dir", dir, "--tls-cert-name", "serving.crt", "--tls-key-name", "serving.key",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,7 +98,7 @@ type serveProcess struct {
 	port           int      // webhook port
 	extra          []string // startServe's extra args
 	probe, metrics string
-	log            *syncBuffer
+	log            *syncbuf.Buffer
 	exited         chan struct{} // closed when the process has exited
 	err            error         // its exit status, once exited is closed
 }
@@ -113,7 +113,7 @@ func (c *cluster) startServe(t *testing.T, port int, extra ...string) *serveProc
 		extra:   extra,
 		probe:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		log:     &syncBuffer{},
+		log:     &syncbuf.Buffer{},
 		exited:  make(chan struct{}),
 	}
 	args := []string{"serve",
@@ -167,24 +167,6 @@ func (p *serveProcess) stop(t *testing.T) {
 		<-p.exited
 		t.Errorf("serve did not stop within 20 s of SIGTERM")
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process writes to while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func (c *cluster) kubectl(t *testing.T, stdin []byte, args ...string) (string, string, error) {
