@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net"
 	"net/http"
 	"os"
@@ -25,13 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestEnvtestRotationWithoutFailedRequests runs against a real kube-apiserver
 // and etcd: two replicas share the Secret; the MutatingWebhookConfiguration
@@ -63,7 +57,7 @@ func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: "probe", Labels: map[string]string{"certs-test": "probe"}}}))
 
-	ports := []int{freePort(t), freePort(t)}
+	ports := []int{freeport.Port(t), freeport.Port(t)}
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
 	timeout := int32(5)

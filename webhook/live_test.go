@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net/http"
 	"strconv"
 	"testing"
@@ -50,7 +51,7 @@ func startLiveCtx(t testing.TB, parent context.Context, opts Options) *liveServe
 	t.Helper()
 	dir := t.TempDir()
 	caPEM := selfSigned(t, dir, 1)
-	port := freePort(t)
+	port := freeport.Port(t)
 	opts.Host, opts.Port, opts.CertDir = "127.0.0.1", port, dir
 	if opts.Mutator == nil || opts.Validator == nil {
 		m, v := examplesHandlers(t)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"io"
 	"math/big"
 	"net"
@@ -63,14 +64,6 @@ func writeAtomic(t testing.TB, path string, data []byte) {
 	require.NoError(t, os.Rename(tmp, path))
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -103,7 +96,7 @@ func TestServer(t *testing.T) {
 	cfg := loadConfig(t, "../examples/config/plugins.yaml")
 	certs := NewDirCerts(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 	certs.Poll, certs.Interval = 20*time.Millisecond, 50*time.Millisecond
-	port := freePort(t)
+	port := freeport.Port(t)
 	srv, err := NewServer(Options{
 		Host:      "127.0.0.1",
 		Port:      port,
@@ -215,8 +208,8 @@ func TestServer(t *testing.T) {
 func TestServerSharedProbeAndMetricsAddress(t *testing.T) {
 	dir := t.TempDir()
 	selfSigned(t, dir, 1)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	srv, err := NewServer(Options{Host: "127.0.0.1", Port: freePort(t), CertDir: dir, ProbeAddr: addr, MetricsAddr: addr,
+	addr := "127.0.0.1:" + strconv.Itoa(freeport.Port(t))
+	srv, err := NewServer(Options{Host: "127.0.0.1", Port: freeport.Port(t), CertDir: dir, ProbeAddr: addr, MetricsAddr: addr,
 		Mutator: &Mutator{Registry: registry}, Validator: &Validator{Registry: registry}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"io"
 	"math/big"
@@ -54,14 +55,6 @@ func writeCert(t *testing.T, dir string) *x509.CertPool {
 	return pool
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -93,7 +86,7 @@ func TestServe(t *testing.T) {
 	pool := writeCert(t, dir)
 	policies := filepath.Join(dir, "policies.yaml")
 	require.NoError(t, os.WriteFile(policies, []byte("invariants: {mode: enforce}\n"), 0o600))
-	port, probePort := freePort(t), freePort(t)
+	port, probePort := freeport.Port(t), freeport.Port(t)
 	probe := "http://127.0.0.1:" + strconv.Itoa(probePort)
 
 	var errOut syncbuf.Buffer

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net/http"
 	"os"
 	"os/exec"
@@ -574,9 +574,9 @@ func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets 
 		}
 		args = append(args, a)
 	}
-	p := &serveProcess{log: &bytes.Buffer{}, probe: "127.0.0.1:" + strconv.Itoa(freePort(t))}
-	args = append(args, "--host=127.0.0.1", "--port="+strconv.Itoa(freePort(t)), "--probe-addr="+p.probe,
-		"--metrics-addr=127.0.0.1:"+strconv.Itoa(freePort(t)), "--shutdown-delay=0s", "--kubeconfig="+sa.kubeconfig(t))
+	p := &serveProcess{log: &bytes.Buffer{}, probe: "127.0.0.1:" + strconv.Itoa(freeport.Port(t))}
+	args = append(args, "--host=127.0.0.1", "--port="+strconv.Itoa(freeport.Port(t)), "--probe-addr="+p.probe,
+		"--metrics-addr=127.0.0.1:"+strconv.Itoa(freeport.Port(t)), "--shutdown-delay=0s", "--kubeconfig="+sa.kubeconfig(t))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	env2 := os.Environ()
@@ -623,12 +623,4 @@ func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets 
 		}
 	}
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -13,7 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net/http"
 	"os"
 	"os/exec"
@@ -156,22 +156,13 @@ func (d *demo) writeKubeconfig() error {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func (d *demo) startServe(ctx context.Context, bin string) error {
 	wio := d.env.WebhookInstallOptions
-	probe, err := freeAddr()
+	probe, err := freeport.Addr()
 	if err != nil {
 		return err
 	}
-	metrics, err := freeAddr()
+	metrics, err := freeport.Addr()
 	if err != nil {
 		return err
 	}

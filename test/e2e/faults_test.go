@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"maps"
 	"net"
 	"net/http"
@@ -569,7 +570,7 @@ func TestFaultTwoReplicas(t *testing.T) {
 	_, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/00-namespace.yaml")
 	require.NoError(t, err, stderr)
 
-	ports := []int{c.Env.Env.WebhookInstallOptions.LocalServingPort, freePort(t)}
+	ports := []int{c.Env.Env.WebhookInstallOptions.LocalServingPort, freeport.Port(t)}
 	certDirs := []string{t.TempDir(), t.TempDir()}
 	replicas := make([]*serveProcess, len(ports))
 	for i := range ports { // back to back: both find no Secret

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/syncbuf"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,14 +42,6 @@ type cluster struct {
 	probe, metrics string
 	policies       string // policies file, rewritten by tests
 	serve          *serveProcess
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startCluster registers the mutating and validating webhooks (envtest points
@@ -111,8 +103,8 @@ func (c *cluster) startServe(t *testing.T, port int, extra ...string) *serveProc
 	p := &serveProcess{
 		port:    port,
 		extra:   extra,
-		probe:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		probe:   "127.0.0.1:" + strconv.Itoa(freeport.Port(t)),
+		metrics: "127.0.0.1:" + strconv.Itoa(freeport.Port(t)),
 		log:     &syncbuf.Buffer{},
 		exited:  make(chan struct{}),
 	}

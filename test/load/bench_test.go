@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"io"
 	"net"
 	"net/http"
@@ -107,10 +108,10 @@ func TestLoadBench(t *testing.T) {
 	serveArgs := []string{"serve", "--webhook", "--watch=false",
 		"--cert-dir", certDir, "--config", filepath.Join(root, "examples", "config", "plugins.yaml"),
 		"--policies", filepath.Join(root, "examples", "config", "policies.yaml"),
-		"--probe-addr", freeAddr(t), "--metrics-addr", "0", "--shutdown-delay", "0s"}
+		"--probe-addr", freeport.Loopback(t), "--metrics-addr", "0", "--shutdown-delay", "0s"}
 	pprofDir, pprofAddr := os.Getenv(PprofEnv), ""
 	if pprofDir != "" {
-		pprofAddr = freeAddr(t)
+		pprofAddr = freeport.Loopback(t)
 		serveArgs = append(serveArgs, "--pprof-addr", pprofAddr)
 	}
 	servers := []*server{
@@ -265,14 +266,6 @@ func makeCerts(t *testing.T, dir string) []byte {
 	return m.CABundle()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 type server struct {
 	name, url string
 	cmd       *exec.Cmd
@@ -281,7 +274,7 @@ type server struct {
 
 func start(t *testing.T, name, bin string, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := freeport.Loopback(t)
 	host, port, _ := net.SplitHostPort(addr)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
 	require.NoError(t, err)

@@ -6,9 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -792,22 +792,15 @@ type watcherProc struct {
 	waitErr     error
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startWatcher starts the watcher process, its output going to logPath.
 func startWatcher(t *testing.T, bin, kubeconfig, logPath string) *watcherProc {
-	w := &watcherProc{metricsAddr: freeAddr(t), done: make(chan struct{})}
+	w := &watcherProc{metricsAddr: freeport.Loopback(t), done: make(chan struct{})}
 	args := []string{"serve", "--webhook=false", "--watch=true",
 		"--kubeconfig", kubeconfig, "--namespace", watcherNS,
-		"--metrics-addr", w.metricsAddr, "--probe-addr", freeAddr(t),
+		"--metrics-addr", w.metricsAddr, "--probe-addr", freeport.Loopback(t),
 		"--config", filepath.Join(watchtest.Root(), "examples", "config", "plugins.yaml")}
 	if os.Getenv(PprofEnv) != "" {
-		w.pprofAddr = freeAddr(t)
+		w.pprofAddr = freeport.Loopback(t)
 		args = append(args, "--pprof-addr", w.pprofAddr)
 	}
 	args = append(args, strings.Fields(os.Getenv(FlagsEnv))...)
