@@ -94,8 +94,9 @@ func Provenance(template, execution, configGeneration string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// peek is the part of an object that decides whether it needs expanding.
-type peek struct {
+// Head is the part of an object that decides whether it needs expanding: its
+// kind and annotations.
+type Head struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Metadata   struct {
@@ -103,49 +104,102 @@ type peek struct {
 	} `json:"metadata"`
 }
 
-// ExpandRaw is Expand for JSON-encoded objects (an admission request's object
-// and old object; old may be nil). Objects that need nothing are recognised
-// from their kind and annotations without decoding the rest.
-func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, error) {
-	// A skeleton (template annotation, no provenance marker) is decoded once,
-	// whole; anything else first by kind and annotations only, as it most
-	// likely needs nothing. The byte search only picks the order: the
-	// decision is always taken on the decoded annotations.
-	var obj map[string]any
-	var gvk schema.GroupVersionKind
-	var ann map[string]string
+// Decoded is an object as DecodeRaw left it: its head, and the whole object
+// when it was decoded at once (nil: decoded later, if it needs expanding).
+type Decoded struct {
+	Head   Head
+	Object map[string]any
+	raw    []byte
+}
+
+// DecodeRaw decodes a JSON-encoded object for ExpandDecoded. A skeleton
+// (template annotation, no provenance marker) is decoded once, whole;
+// anything else by its head only, as it most likely needs nothing. The byte
+// search only picks the order: decisions are taken on decoded annotations,
+// and errors are those of decoding the head.
+func DecodeRaw(raw []byte) (*Decoded, error) {
+	d := &Decoded{raw: raw}
 	if bytes.Contains(raw, templateKey) && !bytes.Contains(raw, markerKey) {
-		var err error
-		if obj, err = DecodeObject(raw); err != nil {
-			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+		if obj, err := DecodeObject(raw); err == nil && headOf(obj, &d.Head) {
+			d.Object = obj
+			return d, nil
 		}
-		gvk, ann = gvkOf(obj), annotationsOf(obj)
-	} else {
-		var p peek
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
-		}
-		gvk, ann = schema.FromAPIVersionAndKind(p.APIVersion, p.Kind), p.Metadata.Annotations
+		d.Head = Head{}
 	}
+	if err := json.Unmarshal(raw, &d.Head); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// headOf fills h from a decoded object; false if a field has a type the
+// head's decoding would refuse.
+func headOf(obj map[string]any, h *Head) bool {
+	var ok bool
+	if v, in := obj["apiVersion"]; in {
+		if h.APIVersion, ok = v.(string); !ok {
+			return false
+		}
+	}
+	if v, in := obj["kind"]; in {
+		if h.Kind, ok = v.(string); !ok {
+			return false
+		}
+	}
+	meta, _ := obj["metadata"].(map[string]any)
+	if meta == nil {
+		return obj["metadata"] == nil
+	}
+	ann, _ := meta["annotations"].(map[string]any)
+	if ann == nil {
+		return meta["annotations"] == nil
+	}
+	h.Metadata.Annotations = make(map[string]string, len(ann))
+	for k, v := range ann {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		h.Metadata.Annotations[k] = s
+	}
+	return true
+}
+
+// ExpandRaw is Expand for JSON-encoded objects (an admission request's object
+// and old object; old may be nil): DecodeRaw, then ExpandDecoded.
+func (x *Expander) ExpandRaw(ctx context.Context, raw, oldRaw []byte) (*Result, error) {
+	d, err := DecodeRaw(raw)
+	if err != nil {
+		return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
+	}
+	return x.ExpandDecoded(ctx, d, oldRaw)
+}
+
+// ExpandDecoded expands an object DecodeRaw decoded; oldRaw is the stored
+// object on UPDATE (nil on CREATE). Objects that need nothing are recognised
+// from their head without decoding the rest.
+func (x *Expander) ExpandDecoded(ctx context.Context, d *Decoded, oldRaw []byte) (*Result, error) {
+	gvk := schema.FromAPIVersionAndKind(d.Head.APIVersion, d.Head.Kind)
 	plugin, ok := x.Registry.ForKind(gvk.GroupKind())
 	if !ok {
 		return &Result{Skipped: "not a kind of ours"}, nil
 	}
 	var oldAnn map[string]string
 	if len(oldRaw) > 0 {
-		var op peek
+		var op Head
 		if err := json.Unmarshal(oldRaw, &op); err != nil {
 			return nil, &Error{Message: fmt.Sprintf("decode old object: %v", err)}
 		}
 		oldAnn = op.Metadata.Annotations
 	}
-	marker, skip := x.decide(ann, oldAnn, len(oldRaw) > 0)
+	marker, skip := x.decide(d.Head.Metadata.Annotations, oldAnn, len(oldRaw) > 0)
 	if skip != "" {
 		return &Result{Plugin: plugin, Skipped: skip}, nil
 	}
+	obj := d.Object
 	if obj == nil {
 		var err error
-		if obj, err = DecodeObject(raw); err != nil {
+		if obj, err = DecodeObject(d.raw); err != nil {
 			return nil, &Error{Message: fmt.Sprintf("decode object: %v", err)}
 		}
 	}

@@ -80,14 +80,14 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	if !ok || (len(req.Object.Raw) > 0 && !bytes.Contains(req.Object.Raw, templateMarker)) {
 		return allowed, ResultAllowed, ""
 	}
-	head, err := checkObject(p, req)
+	obj, err := checkObject(p, req)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
 	}
-	if _, ok := head.Metadata.Annotations[task.TemplateAnnotation]; !ok {
+	if _, ok := obj.Head.Metadata.Annotations[task.TemplateAnnotation]; !ok {
 		return allowed, ResultAllowed, "" // the marker was elsewhere
 	}
-	if errs := annotationErrors(head); len(errs) > 0 {
+	if errs := annotationErrors(&obj.Head); len(errs) > 0 {
 		return Denied(gk, objectName(req), errs), ResultDenied, policyExpansion
 	}
 	var oldRaw []byte
@@ -99,7 +99,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		env.Templates = m.Templates()
 	}
 	x := expand.Expander{Registry: m.Registry, Env: env}
-	res, err := x.ExpandRaw(ctx, req.Object.Raw, oldRaw)
+	res, err := x.ExpandDecoded(ctx, obj, oldRaw)
 	if err != nil {
 		var xe *expand.Error
 		if !errors.As(err, &xe) {

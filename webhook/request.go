@@ -1,9 +1,9 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flyte-admission/flyte-admission/expand"
 	"maps"
 	"math"
 	"slices"
@@ -19,15 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
-
-// objectHead is the part of a request's object checked before any handling.
-type objectHead struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-}
 
 // checkRequest refuses what the apiserver never sends for a CREATE or UPDATE
 // of one of the plugins' kinds, so that a malformed or forged review is
@@ -62,25 +53,26 @@ func checkKind(p plugins.Plugin, apiVersion, kind string) error {
 	return nil
 }
 
-// checkObject is checkRequest and checkKind on the object's head, decoded.
-func checkObject(p plugins.Plugin, req admission.Request) (*objectHead, error) {
+// checkObject is checkRequest, then checkKind on the object's head. The
+// object is decoded once, for these checks and the expansion alike.
+func checkObject(p plugins.Plugin, req admission.Request) (*expand.Decoded, error) {
 	if err := checkRequest(p, req); err != nil {
 		return nil, err
 	}
-	var h objectHead
-	if err := json.Unmarshal(req.Object.Raw, &h); err != nil {
+	d, err := expand.DecodeRaw(req.Object.Raw)
+	if err != nil {
 		return nil, fmt.Errorf("decode request.object: %w", err)
 	}
-	if err := checkKind(p, h.APIVersion, h.Kind); err != nil {
+	if err := checkKind(p, d.Head.APIVersion, d.Head.Kind); err != nil {
 		return nil, err
 	}
-	return &h, nil
+	return d, nil
 }
 
 // annotationErrors is the apiserver's own check of metadata.annotations (keys
 // and the 256 KiB total), run before expanding so that a skeleton the
 // apiserver would refuse anyway is refused with that reason, not expanded.
-func annotationErrors(h *objectHead) field.ErrorList {
+func annotationErrors(h *expand.Head) field.ErrorList {
 	return apivalidation.ValidateAnnotations(h.Metadata.Annotations, field.NewPath("metadata", "annotations"))
 }
 
