@@ -3,6 +3,8 @@ package expand_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -319,4 +321,19 @@ func TestExpandRawEitherOrder(t *testing.T) {
 	again, err := x.ExpandRaw(context.Background(), bytes.ReplaceAll(out, []byte(`"flyte.org/`), []byte(`"flyte.org\/`)), nil)
 	require.NoError(t, err)
 	require.Equal(t, "already expanded", again.Skipped)
+}
+
+// TestProvenance pins the marker's definition, which stored objects carry: the
+// SHA-256 of template, execution and config generation joined by NUL bytes.
+func TestProvenance(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 100) // spans several internal buffers
+	for _, c := range []struct{ tmpl, exec, gen string }{
+		{"", "", ""},
+		{"t", "e", "g"},
+		{long, "", "7"},
+		{long[:511], long[:513], long[:512]},
+	} {
+		sum := sha256.Sum256([]byte(c.tmpl + "\x00" + c.exec + "\x00" + c.gen))
+		require.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), expand.Provenance(c.tmpl, c.exec, c.gen))
+	}
 }

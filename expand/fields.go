@@ -1,22 +1,30 @@
 package expand
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 )
 
-// encodeFields encodes the top-level fields of a struct one by one, following
-// their json tags (name, omitempty, inline), so that each is available as raw
-// JSON without scanning the whole encoding again.
-func encodeFields(v reflect.Value, out map[string]any) error {
-	for v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return nil
-		}
-		v = v.Elem()
+// fieldPlan is how encodeFields treats one struct field: its index, its JSON
+// name and options, read once per type from the json tag.
+type fieldPlan struct {
+	index     int
+	name      string
+	omitempty bool
+	inline    bool // an embedded struct whose fields are encoded in place
+}
+
+// fieldPlans caches the plan of each struct type (reflect.Type → []fieldPlan).
+var fieldPlans sync.Map
+
+func plansOf(t reflect.Type) []fieldPlan {
+	if p, ok := fieldPlans.Load(t); ok {
+		return p.([]fieldPlan)
 	}
-	t := v.Type()
+	var plans []fieldPlan
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -26,24 +34,81 @@ func encodeFields(v reflect.Value, out map[string]any) error {
 		if name == "-" {
 			continue
 		}
-		fv := v.Field(i)
+		p := fieldPlan{index: i, name: name, omitempty: strings.Contains(opts, "omitempty")}
 		if f.Anonymous && (name == "" || strings.Contains(opts, "inline")) {
-			if err := encodeFields(fv, out); err != nil {
+			p.inline = true
+		} else if name == "" {
+			p.name = f.Name
+		}
+		plans = append(plans, p)
+	}
+	fieldPlans.Store(t, plans)
+	return plans
+}
+
+// fieldEncoder encodes values into one shared buffer, each a slice of it: the
+// fields of an expansion are written together, so one growing buffer replaces
+// an allocation per field.
+type fieldEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newFieldEncoder() *fieldEncoder {
+	e := &fieldEncoder{}
+	e.buf.Grow(4096)
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}
+
+// encode returns v's JSON encoding, as json.Marshal writes it.
+func (e *fieldEncoder) encode(v any) (json.RawMessage, error) {
+	start := e.buf.Len()
+	if err := e.enc.Encode(v); err != nil {
+		e.buf.Truncate(start)
+		return nil, err
+	}
+	b := e.buf.Bytes()
+	end := len(b) - 1 // Encode ends each value with a newline
+	// The full slice expression keeps appends to one value off the next.
+	return json.RawMessage(b[start:end:end]), nil
+}
+
+// encodeFields encodes the top-level fields of a struct one by one, following
+// their json tags (name, omitempty, inline), so that each is available as raw
+// JSON without scanning the whole encoding again.
+func encodeFields(v reflect.Value, out map[string]any) error {
+	return newFieldEncoder().fields(v, out)
+}
+
+func (e *fieldEncoder) fields(v reflect.Value, out map[string]any) error {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	for _, p := range plansOf(v.Type()) {
+		fv := v.Field(p.index)
+		if p.inline {
+			if err := e.fields(fv, out); err != nil {
 				return err
 			}
 			continue
 		}
-		if name == "" {
-			name = f.Name
-		}
-		if strings.Contains(opts, "omitempty") && isEmptyValue(fv) {
+		if p.omitempty && isEmptyValue(fv) {
 			continue
 		}
-		data, err := json.Marshal(fv.Interface())
+		// Through a pointer, as when the whole object is encoded: no copy of
+		// the field, and the same methods apply.
+		if fv.CanAddr() {
+			fv = fv.Addr()
+		}
+		data, err := e.encode(fv.Interface())
 		if err != nil {
 			return err
 		}
-		out[name] = json.RawMessage(data)
+		out[p.name] = data
 	}
 	return nil
 }
