@@ -337,3 +337,38 @@ func TestProvenance(t *testing.T) {
 		require.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), expand.Provenance(c.tmpl, c.exec, c.gen))
 	}
 }
+
+// TestDiff checks that the patch Diff computes, applied by an RFC 6902
+// implementation, turns a into b: removals, additions, replacements, nested
+// maps, and keys that need escaping in a JSON pointer.
+func TestDiff(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b string
+		ops  int
+	}{
+		{"equal", `{"a":1,"m":{"x":"y"}}`, `{"a":1,"m":{"x":"y"}}`, 0},
+		{"add", `{}`, `{"a":{"b":[1,2]}}`, 1},
+		{"remove", `{"a":1,"b":2,"c":3}`, `{"b":2}`, 2},
+		{"replace", `{"a":1,"l":[1]}`, `{"a":"1","l":[1,2]}`, 2},
+		{"nested", `{"m":{"k":{"x":1,"gone":true}}}`, `{"m":{"k":{"x":2,"new":null}}}`, 3},
+		{"escaped keys", `{"metadata":{"annotations":{"a/b":"1","c~d":"2"}}}`, `{"metadata":{"annotations":{"a/b":"3","e~/f":"4"}}}`, 3},
+		{"map becomes scalar", `{"m":{"x":1}}`, `{"m":"x"}`, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := expand.DecodeObject([]byte(c.a))
+			require.NoError(t, err)
+			b, err := expand.DecodeObject([]byte(c.b))
+			require.NoError(t, err)
+			ops := expand.Diff(a, b)
+			require.Len(t, ops, c.ops)
+			data, err := expand.MarshalPatch(ops)
+			require.NoError(t, err)
+			p, err := jsonpatch.DecodePatch(data)
+			require.NoError(t, err)
+			got, err := p.Apply([]byte(c.a))
+			require.NoError(t, err)
+			require.JSONEq(t, c.b, string(got), "patch %s", data)
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
-	"strings"
 )
 
 // Op is one RFC 6902 JSON patch operation.
@@ -18,22 +17,34 @@ type Op struct {
 // diffed key by key in sorted order; lists and scalars are replaced whole.
 func Diff(a, b map[string]any) []Op {
 	var ops []Op
-	diffMaps("", a, b, &ops)
+	path := make([]byte, 0, 128)
+	diffMaps(path, a, b, &ops)
 	return ops
 }
 
-func diffMaps(path string, a, b map[string]any, ops *[]Op) {
-	for _, k := range sortedKeys(a) {
+// diffMaps appends the ops turning a into b; path is their parent's JSON
+// pointer, extended in place for each key (strings are made only for ops).
+func diffMaps(path []byte, a, b map[string]any, ops *[]Op) {
+	removed := false
+	for k := range a {
 		if _, ok := b[k]; !ok {
-			*ops = append(*ops, Op{Op: "remove", Path: path + "/" + escape(k)})
+			removed = true
+			break
+		}
+	}
+	if removed {
+		for _, k := range sortedKeys(a) {
+			if _, ok := b[k]; !ok {
+				*ops = append(*ops, Op{Op: "remove", Path: string(appendKey(path, k))})
+			}
 		}
 	}
 	for _, k := range sortedKeys(b) {
 		bv := b[k]
-		p := path + "/" + escape(k)
+		p := appendKey(path, k)
 		av, ok := a[k]
 		if !ok {
-			*ops = append(*ops, Op{Op: "add", Path: p, Value: bv})
+			*ops = append(*ops, Op{Op: "add", Path: string(p), Value: bv})
 			continue
 		}
 		av, bv = plain(av), plain(bv)
@@ -44,16 +55,25 @@ func diffMaps(path string, a, b map[string]any, ops *[]Op) {
 			continue
 		}
 		if !Equal(av, bv) {
-			*ops = append(*ops, Op{Op: "replace", Path: p, Value: bv})
+			*ops = append(*ops, Op{Op: "replace", Path: string(p), Value: bv})
 		}
 	}
 }
 
-func escape(k string) string {
-	if !strings.ContainsAny(k, "~/") {
-		return k
+// appendKey appends "/" and k, escaped as RFC 6901 says, to a JSON pointer.
+func appendKey(path []byte, k string) []byte {
+	path = append(path, '/')
+	for i := 0; i < len(k); i++ {
+		switch k[i] {
+		case '~':
+			path = append(path, '~', '0')
+		case '/':
+			path = append(path, '~', '1')
+		default:
+			path = append(path, k[i])
+		}
 	}
-	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+	return path
 }
 
 func sortedKeys(m map[string]any) []string {
