@@ -327,17 +327,10 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 		}
 		gen["spec"] = fields
 	}
-	objMeta := map[string]any{}
-	if l := out.GetLabels(); len(l) > 0 {
-		objMeta["labels"] = toAny(l)
-	}
-	if a := out.GetAnnotations(); len(a) > 0 {
-		objMeta["annotations"] = toAny(a)
-	}
 	k8s := &x.Env.Config.Plugins.K8s
 	tm := t.Template.GetMetadata().GetMetadata()
-	labels := union(k8s.DefaultLabels, stringMap(objMeta["labels"]), tm.GetLabels(), plugins.Labels(t))
-	annotations := union(k8s.DefaultAnnotations, stringMap(objMeta["annotations"]), tm.GetAnnotations(), plugins.Annotations(t))
+	labels := union(k8s.DefaultLabels, out.GetLabels(), tm.GetLabels(), plugins.Labels(t))
+	annotations := union(k8s.DefaultAnnotations, out.GetAnnotations(), tm.GetAnnotations(), plugins.Annotations(t))
 	meta := map[string]any{}
 	if len(labels) > 0 {
 		meta["labels"] = labels
@@ -399,29 +392,14 @@ func addFinalizers(have any, add []any) []any {
 }
 
 func union(maps ...map[string]string) map[string]any {
-	out := map[string]any{}
+	n := 0
+	for _, m := range maps {
+		n += len(m)
+	}
+	out := make(map[string]any, n)
 	for _, m := range maps {
 		for k, v := range m {
 			out[k] = v
-		}
-	}
-	return out
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func stringMap(v any) map[string]string {
-	m, _ := v.(map[string]any)
-	out := make(map[string]string, len(m))
-	for k, x := range m {
-		if s, ok := x.(string); ok {
-			out[k] = s
 		}
 	}
 	return out
