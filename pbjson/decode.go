@@ -19,9 +19,7 @@ type decoder struct {
 	i     int    // read position in s
 	depth int
 	buf   []byte // scratch for strings with escapes
-
-	values  []structpb.Value             // slab of unused Values
-	strings []structpb.Value_StringValue // slab of unused string kinds
+	slabs slabs  // structpb values to hand out
 }
 
 // enter opens an object or array at d.i, which must be the byte open.
@@ -238,21 +236,22 @@ func (d *decoder) mapping(mp protoreflect.Map, vi *valueInfo) bool {
 			return false
 		}
 		key := protoreflect.ValueOfString(k).MapKey()
-		if mp.Has(key) {
-			return false // protojson: duplicate map key
-		}
+		var v protoreflect.Value
 		if vi.msg != nil {
-			v := mp.NewValue()
-			if !d.message(v.Message(), vi.msg) {
-				return false
-			}
-			mp.Set(key, v)
+			v = mp.NewValue()
+			ok = d.message(v.Message(), vi.msg)
 		} else {
-			v, ok := d.scalar(vi)
-			if !ok {
-				return false
-			}
-			mp.Set(key, v)
+			v, ok = d.scalar(vi)
+		}
+		if !ok {
+			return false
+		}
+		// A key given twice does not grow the map (cheaper than mp.Has,
+		// which converts the key once more).
+		n := mp.Len()
+		mp.Set(key, v)
+		if mp.Len() == n {
+			return false // protojson: duplicate map key
 		}
 		more, ok := d.next('}')
 		if !ok {

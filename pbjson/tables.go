@@ -2,6 +2,7 @@ package pbjson
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -71,30 +72,48 @@ type valueInfo struct {
 }
 
 var (
-	infos   sync.Map // protoreflect.MessageDescriptor → *messageInfo
+	infos   sync.Map // protoreflect.MessageDescriptor → *infoEntry
 	buildMu sync.Mutex
+	// lastInfo is the most recently used entry of infos: a decoder mostly
+	// sees one top-level type after another.
+	lastInfo atomic.Pointer[infoEntry]
 )
+
+type infoEntry struct {
+	md protoreflect.MessageDescriptor
+	mi *messageInfo
+}
 
 // infoFor returns the cached messageInfo of md, building it (and those of all
 // message types reachable from it) on first use.
 func infoFor(md protoreflect.MessageDescriptor) *messageInfo {
+	if e := lastInfo.Load(); e != nil && e.md == md {
+		return e.mi
+	}
+	e := loadOrBuild(md)
+	lastInfo.Store(e)
+	return e.mi
+}
+
+func loadOrBuild(md protoreflect.MessageDescriptor) *infoEntry {
 	if v, ok := infos.Load(md); ok {
-		return v.(*messageInfo)
+		return v.(*infoEntry)
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if v, ok := infos.Load(md); ok {
-		return v.(*messageInfo)
+		return v.(*infoEntry)
 	}
 	b := builder{
 		msgs:  map[protoreflect.MessageDescriptor]*messageInfo{},
 		enums: map[protoreflect.EnumDescriptor]map[string]protoreflect.EnumNumber{},
 	}
-	mi := b.message(md)
+	b.message(md)
 	for k, v := range b.msgs {
-		infos.Store(k, v)
+		infos.Store(k, &infoEntry{md: k, mi: v})
 	}
-	return mi
+	v, _ := infos.Load(md)
+	return v.(*infoEntry)
 }
 
 // builder builds messageInfos; msgs holds those under construction so that
@@ -109,7 +128,7 @@ func (b *builder) message(md protoreflect.MessageDescriptor) *messageInfo {
 		return mi
 	}
 	if v, ok := infos.Load(md); ok {
-		return v.(*messageInfo)
+		return v.(*infoEntry).mi
 	}
 	mi := &messageInfo{}
 	b.msgs[md] = mi

@@ -26,7 +26,7 @@ func (d *decoder) structBody(st *structpb.Struct) bool {
 		if _, dup := st.Fields[k]; dup {
 			return false // protojson: duplicate map key
 		}
-		v := d.newValue()
+		v := d.slabs.values.get()
 		if !d.value(v) {
 			return false
 		}
@@ -50,7 +50,7 @@ func (d *decoder) listValue(lv *structpb.ListValue) bool {
 		return true
 	}
 	for {
-		v := d.newValue()
+		v := d.slabs.values.get()
 		if !d.value(v) {
 			return false
 		}
@@ -74,62 +74,85 @@ func (d *decoder) value(v *structpb.Value) bool {
 	switch d.s[d.i] {
 	case '"':
 		s, ok := d.str()
-		sv := d.newStringValue()
-		sv.StringValue = s
-		v.Kind = sv
+		k := d.slabs.strs.get()
+		k.StringValue = s
+		v.Kind = k
 		return ok
 	case '{':
-		st := &structpb.Struct{}
-		v.Kind = &structpb.Value_StructValue{StructValue: st}
-		return d.structBody(st)
+		n := d.slabs.structs.get()
+		n.kind.StructValue = &n.st
+		v.Kind = &n.kind
+		return d.structBody(&n.st)
 	case '[':
-		lv := &structpb.ListValue{}
-		v.Kind = &structpb.Value_ListValue{ListValue: lv}
-		return d.listValue(lv)
-	case 't':
-		v.Kind = &structpb.Value_BoolValue{BoolValue: true}
-		return d.literal("true")
-	case 'f':
-		v.Kind = &structpb.Value_BoolValue{BoolValue: false}
-		return d.literal("false")
+		n := d.slabs.lists.get()
+		n.kind.ListValue = &n.lv
+		v.Kind = &n.kind
+		return d.listValue(&n.lv)
+	case 't', 'f':
+		b := d.literal("true")
+		if !b && !d.literal("false") {
+			return false
+		}
+		k := d.slabs.bools.get()
+		k.BoolValue = b
+		v.Kind = k
+		return true
 	case 'n':
-		v.Kind = &structpb.Value_NullValue{}
+		v.Kind = d.slabs.nulls.get()
 		return d.literal("null")
 	}
 	f, ok := d.float(64)
-	v.Kind = &structpb.Value_NumberValue{NumberValue: f}
+	k := d.slabs.numbers.get()
+	k.NumberValue = f
+	v.Kind = k
 	return ok
 }
 
-// Values and their string kinds are carved from slabs, to allocate a few
-// blocks per Struct instead of two objects per value. The slabs grow from
-// minSlab to maxSlab elements; a slab lives as long as any value in it.
+// slab hands out pointers to elements of a block allocated at once, so that
+// a Struct costs a few allocations rather than two or three per value. The
+// blocks grow from minSlab to maxSlab elements; a block lives as long as any
+// element handed out from it.
+type slab[T any] struct {
+	free []T
+	next int // size of the next block
+}
+
 const (
-	minSlab = 8
+	minSlab = 4
 	maxSlab = 256
 )
 
-func (d *decoder) newValue() *structpb.Value {
-	if len(d.values) == 0 {
-		d.values = make([]structpb.Value, slabSize(cap(d.values)))
+func (s *slab[T]) get() *T {
+	if len(s.free) == 0 {
+		s.next = min(max(2*s.next, minSlab), maxSlab)
+		s.free = make([]T, s.next)
 	}
-	v := &d.values[0]
-	d.values = d.values[1:]
-	return v
+	p := &s.free[0]
+	s.free = s.free[1:]
+	return p
 }
 
-func (d *decoder) newStringValue() *structpb.Value_StringValue {
-	if len(d.strings) == 0 {
-		d.strings = make([]structpb.Value_StringValue, slabSize(cap(d.strings)))
-	}
-	v := &d.strings[0]
-	d.strings = d.strings[1:]
-	return v
+// structNode and listNode allocate a nested Struct or ListValue together with
+// the Value kind that points to it.
+type structNode struct {
+	kind structpb.Value_StructValue
+	st   structpb.Struct
 }
 
-// slabSize is the size of the next slab after one of n elements (0: none yet).
-func slabSize(n int) int {
-	return min(max(2*n, minSlab), maxSlab)
+type listNode struct {
+	kind structpb.Value_ListValue
+	lv   structpb.ListValue
+}
+
+// slabs are the decoder's slabs of structpb values.
+type slabs struct {
+	values  slab[structpb.Value]
+	strs    slab[structpb.Value_StringValue]
+	numbers slab[structpb.Value_NumberValue]
+	bools   slab[structpb.Value_BoolValue]
+	nulls   slab[structpb.Value_NullValue]
+	structs slab[structNode]
+	lists   slab[listNode]
 }
 
 // maxDurationSeconds is the range of google.protobuf.Duration, ±10000 years.
