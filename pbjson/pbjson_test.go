@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
@@ -292,6 +293,31 @@ func TestBailOuts(t *testing.T) {
 			requireSame(t, []byte(tc.in), tc.newMsg)
 		})
 	}
+}
+
+// TestConcurrent decodes several types at once, building their tables
+// concurrently (run with -race).
+func TestConcurrent(t *testing.T) {
+	tcs := templates(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j, tc := range tcs {
+				var m proto.Message = &core.TaskTemplate{}
+				if (i+j)%2 == 0 {
+					m = &structpb.Struct{}
+				}
+				want := m.ProtoReflect().New().Interface()
+				wantErr := protojsonUnmarshal(tc.json, want)
+				if err := Unmarshal(tc.json, m); (err == nil) != (wantErr == nil) || !proto.Equal(want, m) {
+					t.Errorf("%s: got %v, %v; want %v, %v", tc.name, m, err, want, wantErr)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // TestUnmarshalResets: like protojson, Unmarshal replaces what m held, on
