@@ -13,9 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
@@ -196,7 +202,62 @@ var fastCases = []testCase{
 	{"ray nested", `{"rayCluster":{"workerGroupSpec":[{"groupName":"g","replicas":"2","rayStartParams":{"a":"b"}}],"enableAutoscaling":true}}`,
 		func() proto.Message { return &plugins.RayJob{} }},
 	{"dask", `{"workers":{"numberOfWorkers":3,"resources":{"limits":[{"name":"CPU","value":"1"}]}}}`, func() proto.Message { return &plugins.DaskJob{} }},
+	{"dynamic message", `{"name":"n","tags":["a","b"],"byName":{"x":"y"},"byNumber":null,"custom":null}`, newDynamic},
 }
+
+// dynamicType is a message type known only at run time, with a map keyed by
+// numbers and a Struct (whose dynamic form the fast path leaves to protojson):
+//
+//	message Dynamic {
+//	  string name = 1; repeated string tags = 2;
+//	  map<string, string> by_name = 3; map<int32, string> by_number = 4;
+//	  google.protobuf.Struct custom = 5;
+//	}
+var dynamicType = func() protoreflect.MessageType {
+	const opt, rep = descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL, descriptorpb.FieldDescriptorProto_LABEL_REPEATED
+	const str, msg = descriptorpb.FieldDescriptorProto_TYPE_STRING, descriptorpb.FieldDescriptorProto_TYPE_MESSAGE
+	field := func(name string, n int32, label descriptorpb.FieldDescriptorProto_Label, typ descriptorpb.FieldDescriptorProto_Type, typeName string) *descriptorpb.FieldDescriptorProto {
+		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), Number: proto.Int32(n), Label: label.Enum(), Type: typ.Enum()}
+		if typeName != "" {
+			f.TypeName = proto.String(typeName)
+		}
+		return f
+	}
+	entry := func(name string, key descriptorpb.FieldDescriptorProto_Type) *descriptorpb.DescriptorProto {
+		return &descriptorpb.DescriptorProto{
+			Name:    proto.String(name),
+			Field:   []*descriptorpb.FieldDescriptorProto{field("key", 1, opt, key, ""), field("value", 2, opt, str, "")},
+			Options: &descriptorpb.MessageOptions{MapEntry: proto.Bool(true)},
+		}
+	}
+	file := &descriptorpb.FileDescriptorProto{
+		Name:       proto.String("pbjson_test/dynamic.proto"),
+		Package:    proto.String("pbjson_test"),
+		Syntax:     proto.String("proto3"),
+		Dependency: []string{"google/protobuf/struct.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("Dynamic"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				field("name", 1, opt, str, ""),
+				field("tags", 2, rep, str, ""),
+				field("by_name", 3, rep, msg, ".pbjson_test.Dynamic.ByNameEntry"),
+				field("by_number", 4, rep, msg, ".pbjson_test.Dynamic.ByNumberEntry"),
+				field("custom", 5, opt, msg, ".google.protobuf.Struct"),
+			},
+			NestedType: []*descriptorpb.DescriptorProto{
+				entry("ByNameEntry", str),
+				entry("ByNumberEntry", descriptorpb.FieldDescriptorProto_TYPE_INT32),
+			},
+		}},
+	}
+	fd, err := protodesc.NewFile(file, protoregistry.GlobalFiles)
+	if err != nil {
+		panic(err)
+	}
+	return dynamicpb.NewMessageType(fd.Messages().Get(0))
+}()
+
+func newDynamic() proto.Message { return dynamicType.New().Interface() }
 
 func TestFastPath(t *testing.T) {
 	for _, tc := range fastCases {
@@ -280,6 +341,9 @@ var bailCases = []testCase{
 	{"duration number", `{"metadata":{"timeout":1}}`, newTemplate},
 	{"wrapper given null at top level", `null`, func() proto.Message { return &wrapperspb.StringValue{} }},
 	{"Struct given a list", `[]`, func() proto.Message { return &structpb.Struct{} }},
+	{"FieldMask", `"a,b.c"`, func() proto.Message { return &fieldmaskpb.FieldMask{} }},
+	{"non-string map key", `{"byNumber":{"1":"a"}}`, newDynamic},
+	{"dynamic Struct", `{"custom":{"a":1}}`, newDynamic},
 }
 
 // TestBailOuts: the fast path gives up, leaves the message empty, and
