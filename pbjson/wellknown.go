@@ -118,7 +118,7 @@ type slab[T any] struct {
 }
 
 const (
-	minSlab = 4
+	minSlab = 2
 	maxSlab = 256
 )
 
