@@ -107,7 +107,11 @@ func (d *decoder) object(m protoreflect.Message, mi *messageInfo) bool {
 	if d.closeEmpty('}') {
 		return true
 	}
-	var seen [maxFields / 64]uint64
+	var small [4]uint64 // the fields seen, by index
+	seen := small[:]
+	if n := (mi.nfields + 63) / 64; n > len(small) {
+		seen = make([]uint64, n)
+	}
 	var oneofs uint64
 	for {
 		key, esc, ok := d.rawString()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	celproto2 "cel.dev/expr/conformance/proto2"
+	celproto3 "cel.dev/expr/conformance/proto3"
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/plugins"
 	"github.com/stretchr/testify/require"
@@ -203,6 +205,26 @@ var fastCases = []testCase{
 		func() proto.Message { return &plugins.RayJob{} }},
 	{"dask", `{"workers":{"numberOfWorkers":3,"resources":{"limits":[{"name":"CPU","value":"1"}]}}}`, func() proto.Message { return &plugins.DaskJob{} }},
 	{"dynamic message", `{"name":"n","tags":["a","b"],"byName":{"x":"y"},"byNumber":null,"custom":null}`, newDynamic},
+	// TestAllTypes (of CEL's conformance tests) has a field of every kind.
+	{"all scalar kinds", `{"singleInt32":-1,"singleInt64":"-2","singleUint32":3,"singleUint64":"18446744073709551615",` +
+		`"singleSint32":-4,"singleSint64":-5,"singleFixed32":6,"singleFixed64":7,"singleSfixed32":-8,"singleSfixed64":-9,` +
+		`"singleFloat":1.5,"singleDouble":-2.5e-3,"singleBool":true,"singleString":"s","standaloneEnum":"BAZ"}`, newAllTypes3},
+	{"explicit presence of zero values", `{"optionalBool":false,"optionalString":""}`, newAllTypes3},
+	{"keyword field", `{"in":true}`, newAllTypes3},
+	{"Value field null", `{"singleValue":null}`, newAllTypes3},
+	{"Value field", `{"singleValue":{"a":[1,null]}}`, newAllTypes3},
+	{"repeated Value with nulls", `{"repeatedValue":[null,1,"x"]}`, newAllTypes3},
+	{"map of Values with nulls", `{"mapStringValue":{"a":null,"b":{}}}`, newAllTypes3},
+	{"wrappers", `{"singleInt64Wrapper":"5","singleInt32Wrapper":-1,"singleDoubleWrapper":1.5,"singleFloatWrapper":2,` +
+		`"singleUint64Wrapper":7,"singleUint32Wrapper":8,"singleStringWrapper":"s","singleBoolWrapper":false}`, newAllTypes3},
+	{"null wrappers", `{"singleInt64Wrapper":null,"singleBoolWrapper":null}`, newAllTypes3},
+	{"repeated wrappers and durations", `{"repeatedInt32Wrapper":[1,2],"repeatedDuration":["1s","2.5s"]}`, newAllTypes3},
+	{"maps of messages and enums", `{"mapStringMessage":{"a":{"bb":1}},"mapStringEnum":{"a":"BAR"},"mapStringDuration":{"a":"1s"}}`, newAllTypes3},
+	{"struct and list value fields", `{"singleStruct":{"a":1},"listValue":[true],"repeatedStruct":[{}],"repeatedListValue":[[]]}`, newAllTypes3},
+	{"oneof member null then other", `{"singleNestedMessage":null,"singleNestedEnum":"BAR"}`, newAllTypes3},
+	{"proto2 group by both names", `{"NestedGroup":{"singleId":1},"singleInt32":2}`, newAllTypes2},
+	{"proto2 group by JSON name", `{"nestedgroup":{"single_name":"x"}}`, newAllTypes2},
+	{"proto2 required field set", `{"requiredInt32":1}`, func() proto.Message { return &celproto2.TestRequired{} }},
 }
 
 // dynamicType is a message type known only at run time, with a map keyed by
@@ -258,6 +280,9 @@ var dynamicType = func() protoreflect.MessageType {
 }()
 
 func newDynamic() proto.Message { return dynamicType.New().Interface() }
+
+func newAllTypes3() proto.Message { return &celproto3.TestAllTypes{} }
+func newAllTypes2() proto.Message { return &celproto2.TestAllTypes{} }
 
 func TestFastPath(t *testing.T) {
 	for _, tc := range fastCases {
@@ -344,6 +369,28 @@ var bailCases = []testCase{
 	{"FieldMask", `"a,b.c"`, func() proto.Message { return &fieldmaskpb.FieldMask{} }},
 	{"non-string map key", `{"byNumber":{"1":"a"}}`, newDynamic},
 	{"dynamic Struct", `{"custom":{"a":1}}`, newDynamic},
+	{"NullValue field null", `{"nullValue":null}`, newAllTypes3},
+	{"NullValue field by name", `{"optionalNullValue":"NULL_VALUE"}`, newAllTypes3},
+	{"repeated Value null", `{"repeatedValue":null}`, newAllTypes3},
+	{"map of NullValues", `{"mapStringNullValue":{"a":null}}`, newAllTypes3},
+	{"bytes field", `{"singleBytes":"aGk="}`, newAllTypes3},
+	{"bool map keys", `{"mapBoolString":{"true":"a"}}`, newAllTypes3},
+	{"int32 map keys", `{"mapInt32String":{"1":"a"}}`, newAllTypes3},
+	{"Any field", `{"singleAny":{"@type":"type.googleapis.com/google.protobuf.Empty","value":{}}}`, newAllTypes3},
+	{"Timestamp field", `{"singleTimestamp":"2024-01-01T00:00:00Z"}`, newAllTypes3},
+	{"FieldMask field", `{"fieldMask":"a,b"}`, newAllTypes3},
+	{"Empty field", `{"empty":{}}`, newAllTypes3},
+	{"BytesValue field", `{"singleBytesWrapper":"aGk="}`, newAllTypes3},
+	{"wrapper given null in a list", `{"repeatedInt32Wrapper":[null]}`, newAllTypes3},
+	{"enum number", `{"standaloneEnum":1}`, newAllTypes3},
+	{"unknown enum name in a list", `{"repeatedNestedEnum":["FOO","NOPE"]}`, newAllTypes3},
+	{"quoted float", `{"singleFloat":"1.5"}`, newAllTypes3},
+	{"NaN double", `{"singleDouble":"NaN"}`, newAllTypes3},
+	{"float exponent too big", `{"singleFloat":1e39}`, newAllTypes3},
+	{"oneof set twice", `{"singleNestedMessage":{},"singleNestedEnum":"BAR"}`, newAllTypes3},
+	{"oneof Value null counts as set", `{"singleValue":null,"singleValue":1}`, newAllTypes3},
+	{"proto2 required field missing", `{}`, func() proto.Message { return &celproto2.TestRequired{} }},
+	{"proto2 group given twice by both names", `{"NestedGroup":{},"nestedgroup":{}}`, newAllTypes2},
 }
 
 // TestBailOuts: the fast path gives up, leaves the message empty, and

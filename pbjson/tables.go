@@ -21,11 +21,8 @@ const (
 	classUnsupported                 // left to protojson
 )
 
-// maxFields and maxOneofs bound the per-object "seen" bit sets.
-const (
-	maxFields = 256
-	maxOneofs = 64
-)
+// maxOneofs bounds the per-object bit set of oneofs seen.
+const maxOneofs = 64
 
 // messageInfo is what the fast path knows about one message type.
 type messageInfo struct {
@@ -33,6 +30,8 @@ type messageInfo struct {
 	// fields finds a field by its JSON name or its proto (text) name, as
 	// protojson does: the JSON name first.
 	fields map[string]*fieldInfo
+	// nfields is the number of fields, the size of the "seen" bit set.
+	nfields int
 	// value is the single field of a wrapper type.
 	value *fieldInfo
 	// seconds and nanos are the fields of a Duration.
@@ -185,10 +184,11 @@ func (b *builder) object(mi *messageInfo, md protoreflect.MessageDescriptor) {
 		return
 	}
 	fds := md.Fields()
-	if fds.Len() > maxFields || md.Oneofs().Len() > maxOneofs {
+	if md.Oneofs().Len() > maxOneofs {
 		mi.class = classUnsupported
 		return
 	}
+	mi.nfields = fds.Len()
 	all := make([]*fieldInfo, fds.Len())
 	for i := range all {
 		all[i] = b.field(fds.Get(i))
