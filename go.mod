@@ -3,6 +3,7 @@ module github.com/flyte-admission/flyte-admission
 go 1.26.0
 
 require (
+	cel.dev/expr v0.25.1
 	github.com/dask/dask-kubernetes/v2023 v2023.0.0-20230626103304-abd02cd17b26
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/flyteorg/flyte/flyteidl v1.16.8
@@ -28,7 +29,6 @@ require (
 )
 
 require (
-	cel.dev/expr v0.25.1 // indirect
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Azure/go-ansiterm v0.0.0-20250102033503-faa5f7b0171c // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect

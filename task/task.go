@@ -11,8 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/flyte-admission/flyte-admission/pbjson"
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
@@ -111,8 +111,6 @@ const TemplateField = "metadata.annotations[" + TemplateAnnotation + "]"
 // ExecutionField is the field path of the execution annotation.
 const ExecutionField = "metadata.annotations[" + ExecutionAnnotation + "]"
 
-var templateUnmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
-
 // DecodeTemplate decodes a TaskTemplate given as protobuf JSON (camelCase or
 // snake_case names) or YAML.
 func DecodeTemplate(s string) (*core.TaskTemplate, error) {
@@ -121,7 +119,7 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 		return nil, &Error{Field: TemplateField, Err: err}
 	}
 	tt := &core.TaskTemplate{}
-	if err := templateUnmarshal.Unmarshal(data, tt); err != nil {
+	if err := pbjson.Unmarshal(data, tt); err != nil {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
 	}
 	if tt.GetType() == "" {
@@ -271,7 +269,7 @@ func DecodeCustom(custom *structpb.Struct, into proto.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode custom: %w", err)
 	}
-	if err := templateUnmarshal.Unmarshal(data, into); err != nil {
+	if err := pbjson.Unmarshal(data, into); err != nil {
 		return fmt.Errorf("decode custom: %w", err)
 	}
 	return nil
