@@ -202,16 +202,16 @@ func MarshalPatch(ops []Op) ([]byte, error) {
 		buf = append(buf, `{"op":"`...)
 		buf = append(buf, op.Op...)
 		buf = append(buf, `","path":`...)
-		var err error
-		if buf, err = jsonvalue.Append(buf, op.Path); err != nil {
-			return nil, err
-		}
+		buf = jsonvalue.AppendString(buf, op.Path)
 		if op.Op != "remove" {
 			buf = append(buf, `,"value":`...)
 			if raw, ok := op.Value.(json.RawMessage); ok {
 				buf = append(buf, raw...)
-			} else if buf, err = jsonvalue.Append(buf, op.Value); err != nil {
-				return nil, err
+			} else {
+				var err error
+				if buf, err = jsonvalue.Append(buf, op.Value); err != nil {
+					return nil, err
+				}
 			}
 		}
 		buf = append(buf, '}')

@@ -53,7 +53,7 @@ func (e *encoder) value(buf []byte, v any, depth int) ([]byte, bool) {
 	case nil:
 		return append(buf, "null"...), true
 	case string:
-		return appendString(buf, x), true
+		return AppendString(buf, x), true
 	case map[string]any:
 		if x == nil {
 			return append(buf, "null"...), true
@@ -121,7 +121,7 @@ func (e *encoder) object(buf []byte, m map[string]any, depth int) ([]byte, bool)
 		if i > base {
 			buf = append(buf, ',')
 		}
-		buf = appendString(buf, e.members[i].key)
+		buf = AppendString(buf, e.members[i].key)
 		buf = append(buf, ':')
 		var ok bool
 		if buf, ok = e.value(buf, e.members[i].val, depth); !ok {
@@ -167,8 +167,10 @@ var safeByte = func() (t [256]bool) {
 	return t
 }()
 
-// appendString appends s quoted as json.Marshal quotes strings.
-func appendString(buf []byte, s string) []byte {
+// AppendString appends s as json.Marshal writes a string (Append without
+// the conversion of s to an interface): quoted, with <, >, &, U+2028 and
+// U+2029 escaped and ill-formed UTF-8 replaced by \ufffd.
+func AppendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start, i := 0, 0
 	for i < len(s) {

@@ -62,6 +62,9 @@ func FuzzDecode(f *testing.F) {
 func FuzzAppend(f *testing.F) {
 	seedJSON(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		want, err := json.Marshal(string(data))
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(AppendString(nil, string(data))))
 		checkAppend(t, string(data))
 		checkAppend(t, json.Number(data))
 		checkAppend(t, json.RawMessage(data))
