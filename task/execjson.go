@@ -80,7 +80,7 @@ func decodeExecutionFast(data []byte) (e Execution, ok bool) {
 	}
 	var seen uint32
 	for {
-		key, ok := p.str()
+		key, ok := p.strBytes() // compared without a copy
 		if !ok {
 			return e, false
 		}
@@ -90,7 +90,7 @@ func decodeExecutionFast(data []byte) (e Execution, ok bool) {
 		}
 		p.skipSpace()
 		var field uint32
-		switch key {
+		switch string(key) {
 		case "project":
 			field = fieldProject
 			e.Project, ok = p.str()
@@ -182,8 +182,14 @@ func (p *execParser) consume(c byte) bool {
 // str decodes a string without escapes or control characters, in valid
 // UTF-8 (so that encoding/json would keep its bytes as they are).
 func (p *execParser) str() (string, bool) {
+	b, ok := p.strBytes()
+	return string(b), ok
+}
+
+// strBytes is str returning the string's bytes in the input.
+func (p *execParser) strBytes() ([]byte, bool) {
 	if !p.consume('"') {
-		return "", false
+		return nil, false
 	}
 	start, ascii := p.pos, true
 	for i := start; i < len(p.data); i++ {
@@ -191,17 +197,17 @@ func (p *execParser) str() (string, bool) {
 		case c == '"':
 			s := p.data[start:i]
 			if !ascii && !utf8.Valid(s) {
-				return "", false
+				return nil, false
 			}
 			p.pos = i + 1
-			return string(s), true
+			return s, true
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // uint32 decodes a JSON integer without sign, fraction or exponent that fits
