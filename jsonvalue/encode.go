@@ -18,7 +18,18 @@ import (
 // was, with json.Marshal's error.
 func Append(buf []byte, v any) ([]byte, error) {
 	e := encoders.Get().(*encoder)
-	out, ok := e.value(buf, v, 0)
+	var out []byte
+	var ok bool
+	if cap(buf)-len(buf) >= minRoom {
+		out, ok = e.value(buf, v, 0)
+	} else {
+		// Little room: encode into the pooled scratch buffer, then grow buf
+		// once rather than step by step.
+		e.buf, ok = e.value(e.buf[:0], v, 0)
+		if ok {
+			out = append(buf, e.buf...)
+		}
+	}
 	e.release()
 	if ok {
 		return out, nil
@@ -31,10 +42,15 @@ func Append(buf []byte, v any) ([]byte, error) {
 	return append(buf, data...), nil
 }
 
+// minRoom is the free capacity from which Append writes into buf directly.
+const minRoom = 1 << 10
+
 // encoder holds the scratch space of one Append: the members of the maps
-// being encoded, sorted by key.
+// being encoded, sorted by key, and the output when the caller's buffer has
+// little room.
 type encoder struct {
 	members []member
+	buf     []byte
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -42,7 +58,7 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 func (e *encoder) release() {
 	clear(e.members)
 	e.members = e.members[:0]
-	if cap(e.members) <= 1<<12 {
+	if cap(e.members) <= 1<<12 && cap(e.buf) <= 1<<16 {
 		encoders.Put(e)
 	}
 }

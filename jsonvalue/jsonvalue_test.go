@@ -219,6 +219,10 @@ func checkAppend(t testing.TB, v any) {
 	got, gerr = Append(prefix, v)
 	require.NoError(t, gerr)
 	require.Equal(t, "prefix:"+string(want), string(got))
+	roomy := append(make([]byte, 0, 2*minRoom), "roomy:"...) // written into directly
+	got, gerr = Append(roomy, v)
+	require.NoError(t, gerr)
+	require.Equal(t, "roomy:"+string(want), string(got))
 }
 
 type marshalsItself struct{}
@@ -291,12 +295,14 @@ func TestAppend(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			calls := countFallbacks(t)
 			want, werr := json.Marshal(c.v)
-			got, err := Append([]byte("keep"), c.v)
-			requireSameError(t, werr, err)
-			if werr == nil {
-				require.Equal(t, "keep"+string(want), string(got))
-			} else {
-				require.Equal(t, "keep", string(got), "buf is returned as it was")
+			for _, buf := range [][]byte{[]byte("keep"), append(make([]byte, 0, 2*minRoom), "keep"...)} {
+				got, err := Append(buf, c.v)
+				requireSameError(t, werr, err)
+				if werr == nil {
+					require.Equal(t, "keep"+string(want), string(got))
+				} else {
+					require.Equal(t, "keep", string(got), "buf is returned as it was")
+				}
 			}
 			if c.fallback {
 				require.NotEmpty(t, *calls, "expected a fallback to json.Marshal")
