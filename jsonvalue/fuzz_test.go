@@ -68,7 +68,7 @@ func FuzzAppend(f *testing.F) {
 		checkAppend(t, string(data))
 		checkAppend(t, json.Number(data))
 		checkAppend(t, json.RawMessage(data))
-		checkAppend(t, map[string]any{"raw": json.RawMessage(data), "s": string(data)})
+		checkAppend(t, map[string]any{"raw": json.RawMessage(data), "s": string(data), string(data): true})
 
 		v, err := stdDecode(data)
 		if err != nil {
