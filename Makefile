@@ -47,7 +47,7 @@ test: ## Run all tests against a real kube-apiserver + etcd (builds the control 
 	@$(MAKE) --no-print-directory fuzz-short
 
 # Fuzz targets of the decoders of untrusted input: package and target name.
-FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate ./pbjson:FuzzUnmarshal
+FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./pbjson:FuzzUnmarshal ./jsonvalue:FuzzDecode ./jsonvalue:FuzzAppend ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate
 FUZZ_SHORT ?= 1000x
 FUZZ_LONG ?= 10m
 

@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/flyte-admission/flyte-admission/jsonvalue"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/podspec"
 	"github.com/flyte-admission/flyte-admission/task"
@@ -459,18 +460,12 @@ func setAnnotation(obj map[string]any, k, v string) {
 	m["annotations"] = a
 }
 
-// decodeJSON decodes with numbers kept as json.Number, so that integers
-// round-trip exactly.
-func decodeJSON(data []byte, into any) error {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	return d.Decode(into)
-}
-
-// DecodeObject decodes one JSON object the way Expand expects it.
+// DecodeObject decodes one JSON object the way Expand expects it, numbers
+// kept as json.Number so that integers round-trip exactly (what a
+// json.Decoder with UseNumber gives, faster).
 func DecodeObject(data []byte) (map[string]any, error) {
-	var m map[string]any
-	if err := decodeJSON(data, &m); err != nil {
+	m, err := jsonvalue.DecodeObject(data)
+	if err != nil {
 		return nil, err
 	}
 	if m == nil {

@@ -1,9 +1,10 @@
 package expand
 
 import (
-	"bytes"
 	"encoding/json"
 	"sort"
+
+	"github.com/flyte-admission/flyte-admission/jsonvalue"
 )
 
 // Op is one RFC 6902 JSON patch operation.
@@ -187,10 +188,8 @@ func plain(v any) any {
 	if !ok {
 		return v
 	}
-	var out any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&out); err != nil {
+	out, err := jsonvalue.Decode(raw)
+	if err != nil {
 		return v
 	}
 	return out
@@ -211,7 +210,8 @@ func Plain(obj map[string]any) map[string]any {
 }
 
 // MarshalPatch encodes ops as a JSON patch. Raw generated parts are written as
-// they are (encoding/json would validate and compact them again).
+// they are (encoding/json would validate and compact them again); other
+// values as json.Marshal writes them.
 func MarshalPatch(ops []Op) ([]byte, error) {
 	buf := make([]byte, 0, 256*len(ops)+2)
 	buf = append(buf, '[')
@@ -222,21 +222,16 @@ func MarshalPatch(ops []Op) ([]byte, error) {
 		buf = append(buf, `{"op":"`...)
 		buf = append(buf, op.Op...)
 		buf = append(buf, `","path":`...)
-		p, err := json.Marshal(op.Path)
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, p...)
+		buf = jsonvalue.AppendString(buf, op.Path)
 		if op.Op != "remove" {
 			buf = append(buf, `,"value":`...)
 			if raw, ok := op.Value.(json.RawMessage); ok {
 				buf = append(buf, raw...)
 			} else {
-				v, err := json.Marshal(op.Value)
-				if err != nil {
+				var err error
+				if buf, err = jsonvalue.Append(buf, op.Value); err != nil {
 					return nil, err
 				}
-				buf = append(buf, v...)
 			}
 		}
 		buf = append(buf, '}')

@@ -55,10 +55,15 @@ func FuzzDecodeTemplate(f *testing.F) {
 }
 
 // FuzzDecodeExecution: any text yields an execution or an error naming the
-// annotation, never a panic.
+// annotation, never a panic; and the same execution and error as the
+// encoding/json decoding it replaces, also for JSON bytes given directly.
 func FuzzDecodeExecution(f *testing.F) {
 	seedAnnotations(f, ExecutionAnnotation)
+	for _, c := range executionCases {
+		f.Add(c.in)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
+		checkExecution(t, s)
 		if _, err := DecodeExecution(s); err != nil && !strings.Contains(err.Error(), ExecutionField) {
 			t.Fatalf("error does not name the field: %v", err)
 		}

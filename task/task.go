@@ -140,9 +140,7 @@ func DecodeExecution(s string) (Execution, error) {
 	if err != nil {
 		return e, &Error{Field: ExecutionField, Err: err}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	if e, err = decodeExecutionJSON(data); err != nil {
 		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
 	}
 	return e, nil
