@@ -1,6 +1,7 @@
 package jsonenc
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	daskv1 "github.com/dask/dask-kubernetes/v2023/dask_kubernetes/operator/go_client/pkg/apis/kubernetes.dask.org/v1"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
@@ -595,5 +597,37 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// needsWork finds the bytes a string cannot hold verbatim, wherever they are
+// in the word and whatever the other bytes are.
+func TestNeedsWork(t *testing.T) {
+	fill := []byte("abcdefgh")
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			for _, other := range []byte{'a', ' ', '~', 0x7f, '!', '=', '?'} {
+				b := append([]byte{}, fill...)
+				for i := range b {
+					b[i] = other
+				}
+				b[pos] = byte(c)
+				want := !verbatim[other] || c >= utf8.RuneSelf || !verbatim[c]
+				require.Equal(t, want, needsWork(word(b, 0)), "byte %#x at %d among %q", c, pos, other)
+			}
+		}
+	}
+	x := uint64(1)
+	for range 100000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], x)
+		want := false
+		for _, c := range b {
+			want = want || c >= utf8.RuneSelf || !verbatim[c]
+		}
+		require.Equal(t, want, needsWork(x), "%q", b)
 	}
 }

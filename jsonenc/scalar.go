@@ -31,6 +31,12 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	done := 0 // s[:done] is already in dst
 	i := 0
 	for i < len(s) {
+		for i+8 <= len(s) && !needsWork(word(s, i)) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if verbatim[c] {
@@ -76,6 +82,29 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[done:]...)
 	return append(dst, '"')
+}
+
+// word is s[i:i+8] as a little-endian number.
+func word[S ~string | ~[]byte](s S, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// needsWork reports whether any of the eight bytes of w is not verbatim in a
+// JSON string: a control character, '"', '\', '<', '>', '&', or a byte of a
+// multi-byte sequence. A byte below n is found by the borrow its subtraction
+// leaves in its high bit; a byte equal to c as a byte of w^c below 1. (A
+// borrow can mark bytes after a real find, never without one.)
+func needsWork(w uint64) bool {
+	below := func(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x }
+	equal := func(c byte) uint64 { return below(w^(ones*uint64(c)), 1) }
+	return (w|below(w, ' ')|equal('"')|equal('\\')|equal('<')|equal('>')|equal('&'))&highs != 0
 }
 
 // appendHTMLSafe appends src, valid compact JSON, escaping '<', '>', '&',

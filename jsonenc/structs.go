@@ -19,6 +19,56 @@ type structField struct {
 	isZero    func(v reflect.Value) bool // omitzero by the type's IsZero method, if it has one
 	quoted    bool                       // the ,string option on a scalar field
 	enc       encoder
+	index     int   // path[0]
+	nested    []int // path[1:]
+	skip      skipTest
+}
+
+// skipTest is how a field's omitempty and omitzero options are checked,
+// chosen once from its kind and options.
+type skipTest uint8
+
+const (
+	never          skipTest = iota // no option, or omitempty on a struct
+	ifLenZero                      // omitempty on an array, map, slice or string
+	ifZero                         // omitempty on a scalar, pointer or interface; omitzero without IsZero
+	ifIsZero                       // omitzero by the type's IsZero method
+	ifEmptyAndZero                 // both options: either test skips the field
+)
+
+// skipped reports whether the field, of value v, is left out.
+func (f *structField) skipped(v reflect.Value) bool {
+	switch f.skip {
+	case ifLenZero:
+		return v.Len() == 0
+	case ifZero:
+		return v.IsZero()
+	case ifIsZero:
+		return f.isZero(v)
+	case ifEmptyAndZero:
+		return isEmpty(v) || f.zero(v)
+	}
+	return false
+}
+
+func skipTestOf(f *structField, t reflect.Type) skipTest {
+	switch {
+	case f.omitEmpty && f.omitZero:
+		return ifEmptyAndZero
+	case f.omitZero && f.isZero != nil:
+		return ifIsZero
+	case f.omitZero:
+		return ifZero
+	case !f.omitEmpty:
+		return never
+	}
+	switch t.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return ifLenZero
+	case reflect.Struct, reflect.Complex64, reflect.Complex128, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return never
+	}
+	return ifZero
 }
 
 type isZeroer interface{ IsZero() bool }
@@ -37,7 +87,10 @@ func newStructEncoder(t reflect.Type) encoder {
 	}
 	for i := range fields {
 		f := &fields[i]
-		f.enc = encoderOf(t.FieldByIndex(f.path).Type)
+		ft := t.FieldByIndex(f.path).Type
+		f.enc = encoderOf(ft)
+		f.index, f.nested = f.path[0], f.path[1:]
+		f.skip = skipTestOf(f, ft)
 	}
 	return func(e *encState, v reflect.Value, addr bool) {
 		e.buf = append(e.buf, '{')
@@ -45,8 +98,8 @@ func newStructEncoder(t reflect.Type) encoder {
 	next:
 		for i := range fields {
 			f := &fields[i]
-			fv, faddr := v.Field(f.path[0]), addr
-			for _, x := range f.path[1:] {
+			fv, faddr := v.Field(f.index), addr
+			for _, x := range f.nested {
 				if fv.Kind() == reflect.Pointer {
 					if fv.IsNil() {
 						continue next
@@ -55,7 +108,7 @@ func newStructEncoder(t reflect.Type) encoder {
 				}
 				fv = fv.Field(x)
 			}
-			if f.omitEmpty && isEmpty(fv) || f.omitZero && f.zero(fv) {
+			if f.skip != never && f.skipped(fv) {
 				continue
 			}
 			if !empty {
