@@ -90,7 +90,7 @@ func (e *encState) run(v any) (ok bool) {
 		e.buf = append(e.buf, "null"...)
 		return true
 	}
-	encoderOf(rv.Type())(e, rv, false)
+	e.buf = encoderOf(rv.Type())(e, e.buf, rv, false)
 	return true
 }
 

@@ -16,61 +16,65 @@ import (
 // method's output without calling it: the methods allocate their results,
 // these append to the buffer. Each reports false to have the real method
 // called instead; TestKnownMarshalers compares them with the methods.
-var knownMarshalers = map[reflect.Type]func(e *encState, v reflect.Value) bool{
+var knownMarshalers = map[reflect.Type]knownMarshaler{
 	reflect.TypeFor[resource.Quantity]():  appendQuantity,
 	reflect.TypeFor[intstr.IntOrString](): appendIntOrString,
 	reflect.TypeFor[metav1.Time]():        appendTime,
 }
 
+// knownMarshaler appends the encoding of v, or reports false to have its
+// MarshalJSON method called.
+type knownMarshaler func(b []byte, v reflect.Value) ([]byte, bool)
+
 // appendQuantity: MarshalJSON writes the quantity's canonical string, which
 // String computes the same way (caching it, here in a copy).
-func appendQuantity(e *encState, v reflect.Value) bool {
+func appendQuantity(b []byte, v reflect.Value) ([]byte, bool) {
 	q, ok := reflect.TypeAssert[resource.Quantity](v)
 	if !ok {
-		return false
+		return b, false
 	}
 	s := q.String()
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < ' ' || c == '"' || c == '\\' {
-			return false
+			return b, false
 		}
 	}
-	e.buf = append(e.buf, '"')
-	e.buf = appendHTMLSafe(e.buf, s)
-	e.buf = append(e.buf, '"')
-	return true
+	b = append(b, '"')
+	b = appendHTMLSafe(b, s)
+	b = append(b, '"')
+	return b, true
 }
 
 // appendIntOrString: MarshalJSON is json.Marshal of the int or of the string.
-func appendIntOrString(e *encState, v reflect.Value) bool {
+func appendIntOrString(b []byte, v reflect.Value) ([]byte, bool) {
 	x, ok := reflect.TypeAssert[intstr.IntOrString](v)
 	if !ok {
-		return false
+		return b, false
 	}
 	switch x.Type {
 	case intstr.Int:
-		e.buf = strconv.AppendInt(e.buf, int64(x.IntVal), 10)
+		b = strconv.AppendInt(b, int64(x.IntVal), 10)
 	case intstr.String:
-		e.buf = appendString(e.buf, x.StrVal)
+		b = appendString(b, x.StrVal)
 	default:
-		return false // the method fails
+		return b, false // the method fails
 	}
-	return true
+	return b, true
 }
 
 // appendTime: MarshalJSON writes null for the zero time, else the time in UTC
 // in RFC 3339 format as a string.
-func appendTime(e *encState, v reflect.Value) bool {
+func appendTime(b []byte, v reflect.Value) ([]byte, bool) {
 	t, ok := reflect.TypeAssert[metav1.Time](v)
 	if !ok {
-		return false
+		return b, false
 	}
 	if t.IsZero() {
-		e.buf = append(e.buf, "null"...)
-		return true
+		b = append(b, "null"...)
+		return b, true
 	}
-	e.buf = append(e.buf, '"')
-	e.buf = t.UTC().AppendFormat(e.buf, time.RFC3339)
-	e.buf = append(e.buf, '"')
-	return true
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	b = append(b, '"')
+	return b, true
 }

@@ -222,16 +222,15 @@ func appendNumber(dst []byte, n json.Number) []byte {
 // HTML-escaped. A lone string without escapes, a number or a literal — what
 // Quantity, Time and IntOrString write — is checked in one pass here; the rest
 // goes through json.Compact.
-func (e *encState) appendMarshaled(b []byte) {
-	if plainToken(b) {
-		e.buf = appendHTMLSafe(e.buf, b)
-		return
+func (e *encState) appendMarshaled(b, out []byte) []byte {
+	if plainToken(out) {
+		return appendHTMLSafe(b, out)
 	}
 	e.tmp.Reset()
-	if err := json.Compact(&e.tmp, b); err != nil {
+	if err := json.Compact(&e.tmp, out); err != nil {
 		giveUp()
 	}
-	e.buf = appendHTMLSafe(e.buf, e.tmp.Bytes())
+	return appendHTMLSafe(b, e.tmp.Bytes())
 }
 
 // plainToken reports whether b is, exactly and without surrounding space, a

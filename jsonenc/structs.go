@@ -92,8 +92,8 @@ func newStructEncoder(t reflect.Type) encoder {
 		f.index, f.nested = f.path[0], f.path[1:]
 		f.skip = skipTestOf(f, ft)
 	}
-	return func(e *encState, v reflect.Value, addr bool) {
-		e.buf = append(e.buf, '{')
+	return func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
+		b = append(b, '{')
 		empty := true
 	next:
 		for i := range fields {
@@ -112,13 +112,13 @@ func newStructEncoder(t reflect.Type) encoder {
 				continue
 			}
 			if !empty {
-				e.buf = append(e.buf, ',')
+				b = append(b, ',')
 			}
 			empty = false
-			e.buf = append(e.buf, f.key...)
-			f.enc(e, fv, faddr)
+			b = append(b, f.key...)
+			b = f.enc(e, b, fv, faddr)
 		}
-		e.buf = append(e.buf, '}')
+		return append(b, '}')
 	}
 }
 

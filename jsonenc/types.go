@@ -12,12 +12,16 @@ import (
 )
 
 // encoder appends the encoding of v, a value of the type it was built for, to
-// e.buf. addr reports whether encoding/json would find v addressable — reached
+// b and returns the extended buffer. (The buffer is passed along rather than
+// kept in e: an append then writes no pointer to the heap, which costs a
+// write barrier while the garbage collector runs.)
+//
+// addr reports whether encoding/json would find v addressable — reached
 // through a pointer, a slice element, or a field or element of such a value —
 // which decides whether methods with pointer receivers apply. It is not
 // v.CanAddr(): map values are copied to addressable scratch space here, and
 // still count as not addressable.
-type encoder func(e *encState, v reflect.Value, addr bool)
+type encoder func(e *encState, b []byte, v reflect.Value, addr bool) []byte
 
 var (
 	marshalerType     = reflect.TypeFor[json.Marshaler]()
@@ -41,9 +45,9 @@ func encoderOf(t reflect.Type) encoder {
 		real  encoder
 	)
 	built.Add(1)
-	standIn := encoder(func(e *encState, v reflect.Value, addr bool) {
+	standIn := encoder(func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
 		built.Wait()
-		real(e, v, addr)
+		return real(e, b, v, addr)
 	})
 	if f, loaded := encoders.LoadOrStore(t, standIn); loaded {
 		return f.(encoder)
@@ -69,10 +73,11 @@ func newEncoder(t reflect.Type, byAddr bool) encoder {
 	ptrOnly := t.Kind() != reflect.Pointer && byAddr
 	if fast, ok := knownMarshalers[t]; ok {
 		// Their MarshalJSON methods have value receivers.
-		return func(e *encState, v reflect.Value, _ bool) {
-			if !fast(e, v) {
-				callMarshalJSON(e, marshalerOf(v))
+		return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
+			if out, ok := fast(b, v); ok {
+				return out
 			}
+			return e.callMarshalJSON(b, marshalerOf(v))
 		}
 	}
 	switch {
@@ -121,32 +126,34 @@ func newEncoder(t reflect.Type, byAddr bool) encoder {
 }
 
 func eitherByAddr(onAddr, otherwise encoder) encoder {
-	return func(e *encState, v reflect.Value, addr bool) {
+	return func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
 		if addr {
-			onAddr(e, v, addr)
-		} else {
-			otherwise(e, v, addr)
+			return onAddr(e, b, v, addr)
 		}
+		return otherwise(e, b, v, addr)
 	}
 }
 
-func encodeUnsupported(*encState, reflect.Value, bool) { giveUp() }
+func encodeUnsupported(*encState, []byte, reflect.Value, bool) []byte {
+	giveUp()
+	return nil
+}
 
 // delegate encodes v with json.Marshal, for the few kinds of value this
 // package leaves to encoding/json. An addressable value is passed by its
 // address so that encoding/json sees it as addressable too.
-func delegate(e *encState, v reflect.Value, addr bool) {
+func delegate(_ *encState, b []byte, v reflect.Value, addr bool) []byte {
 	var x any
 	if addr {
 		x = v.Addr().Interface()
 	} else {
 		x = v.Interface()
 	}
-	b, err := json.Marshal(x)
+	out, err := json.Marshal(x)
 	if err != nil {
 		giveUp()
 	}
-	e.buf = append(e.buf, b...)
+	return append(b, out...)
 }
 
 // marshalerOf returns v's json.Marshaler without copying v to the heap when
@@ -169,132 +176,129 @@ func textMarshalerOf(v reflect.Value) encoding.TextMarshaler {
 // pointer or interface is null without a call.
 func newMarshalerEncoder(t reflect.Type) encoder {
 	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
-		var fast func(*encState, reflect.Value) bool
+		var fast knownMarshaler
 		if t.Kind() == reflect.Pointer {
 			fast = knownMarshalers[t.Elem()]
 		}
-		return func(e *encState, v reflect.Value, _ bool) {
+		return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 			if v.IsNil() {
-				e.buf = append(e.buf, "null"...)
-				return
+				return append(b, "null"...)
 			}
-			if fast == nil || !fast(e, v.Elem()) {
-				callMarshalJSON(e, marshalerOf(v))
+			if fast != nil {
+				if out, ok := fast(b, v.Elem()); ok {
+					return out
+				}
 			}
+			return e.callMarshalJSON(b, marshalerOf(v))
 		}
 	}
-	return func(e *encState, v reflect.Value, _ bool) { callMarshalJSON(e, marshalerOf(v)) }
+	return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
+		return e.callMarshalJSON(b, marshalerOf(v))
+	}
 }
 
-func callMarshalJSONOnAddr(e *encState, v reflect.Value, _ bool) {
-	callMarshalJSON(e, v.Addr().Interface().(json.Marshaler))
+func callMarshalJSONOnAddr(e *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return e.callMarshalJSON(b, v.Addr().Interface().(json.Marshaler))
 }
 
-func callMarshalJSON(e *encState, m json.Marshaler) {
-	b, err := m.MarshalJSON()
+func (e *encState) callMarshalJSON(b []byte, m json.Marshaler) []byte {
+	out, err := m.MarshalJSON()
 	if err != nil {
 		giveUp()
 	}
-	e.appendMarshaled(b)
+	return e.appendMarshaled(b, out)
 }
 
 // encodeRawMessage is RawMessage's MarshalJSON (nil is null, otherwise the
 // bytes themselves) without the call, which would copy the slice header to
 // the heap.
-func encodeRawMessage(e *encState, v reflect.Value, _ bool) {
+func encodeRawMessage(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 	if v.IsNil() {
-		e.buf = append(e.buf, "null"...)
-		return
+		return append(b, "null"...)
 	}
-	e.appendMarshaled(v.Bytes())
+	return e.appendMarshaled(b, v.Bytes())
 }
 
 func newTextMarshalerEncoder(t reflect.Type) encoder {
 	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
-		return func(e *encState, v reflect.Value, _ bool) {
+		return func(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
 			if v.IsNil() {
-				e.buf = append(e.buf, "null"...)
-				return
+				return append(b, "null"...)
 			}
-			callMarshalText(e, textMarshalerOf(v))
+			return callMarshalText(b, textMarshalerOf(v))
 		}
 	}
-	return func(e *encState, v reflect.Value, _ bool) { callMarshalText(e, textMarshalerOf(v)) }
+	return func(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+		return callMarshalText(b, textMarshalerOf(v))
+	}
 }
 
-func callMarshalTextOnAddr(e *encState, v reflect.Value, _ bool) {
-	callMarshalText(e, v.Addr().Interface().(encoding.TextMarshaler))
+func callMarshalTextOnAddr(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return callMarshalText(b, v.Addr().Interface().(encoding.TextMarshaler))
 }
 
-func callMarshalText(e *encState, m encoding.TextMarshaler) {
-	b, err := m.MarshalText()
+func callMarshalText(b []byte, m encoding.TextMarshaler) []byte {
+	text, err := m.MarshalText()
 	if err != nil {
 		giveUp()
 	}
-	e.buf = appendString(e.buf, b)
+	return appendString(b, text)
 }
 
-func encodeBool(e *encState, v reflect.Value, _ bool) {
-	if v.Bool() {
-		e.buf = append(e.buf, "true"...)
-	} else {
-		e.buf = append(e.buf, "false"...)
-	}
+func encodeBool(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return strconv.AppendBool(b, v.Bool())
 }
 
-func encodeInt(e *encState, v reflect.Value, _ bool) {
-	e.buf = strconv.AppendInt(e.buf, v.Int(), 10)
+func encodeInt(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return strconv.AppendInt(b, v.Int(), 10)
 }
 
-func encodeUint(e *encState, v reflect.Value, _ bool) {
-	e.buf = strconv.AppendUint(e.buf, v.Uint(), 10)
+func encodeUint(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return strconv.AppendUint(b, v.Uint(), 10)
 }
 
-func encodeFloat32(e *encState, v reflect.Value, _ bool) {
-	e.buf = appendFloat(e.buf, v.Float(), 32)
+func encodeFloat32(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return appendFloat(b, v.Float(), 32)
 }
 
-func encodeFloat64(e *encState, v reflect.Value, _ bool) {
-	e.buf = appendFloat(e.buf, v.Float(), 64)
+func encodeFloat64(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return appendFloat(b, v.Float(), 64)
 }
 
-func encodeString(e *encState, v reflect.Value, _ bool) {
-	e.buf = appendString(e.buf, v.String())
+func encodeString(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return appendString(b, v.String())
 }
 
-func encodeNumber(e *encState, v reflect.Value, _ bool) {
-	e.buf = appendNumber(e.buf, json.Number(v.String()))
+func encodeNumber(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	return appendNumber(b, json.Number(v.String()))
 }
 
 // encodeInterface encodes the value inside an interface, by its own type and
 // as not addressable; a nil interface is null.
-func encodeInterface(e *encState, v reflect.Value, _ bool) {
+func encodeInterface(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 	if v.IsNil() {
-		e.buf = append(e.buf, "null"...)
-		return
+		return append(b, "null"...)
 	}
 	v = v.Elem()
 	// The common dynamic types of decoded JSON skip the cache lookup.
 	switch v.Kind() {
 	case reflect.String:
 		if v.Type() == stringType {
-			e.buf = appendString(e.buf, v.String())
-			return
+			return appendString(b, v.String())
 		}
 	case reflect.Float64:
 		if v.Type() == float64Type {
-			e.buf = appendFloat(e.buf, v.Float(), 64)
-			return
+			return appendFloat(b, v.Float(), 64)
 		}
 	case reflect.Bool:
 		if v.Type() == boolType {
-			encodeBool(e, v, false)
-			return
+			return strconv.AppendBool(b, v.Bool())
 		}
 	}
 	e.enter()
-	encoderOf(v.Type())(e, v, false)
+	b = encoderOf(v.Type())(e, b, v, false)
 	e.depth--
+	return b
 }
 
 var (
@@ -314,14 +318,14 @@ func (e *encState) enter() {
 
 func newPointerEncoder(t reflect.Type) encoder {
 	elem := encoderOf(t.Elem())
-	return func(e *encState, v reflect.Value, _ bool) {
+	return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 		if v.IsNil() {
-			e.buf = append(e.buf, "null"...)
-			return
+			return append(b, "null"...)
 		}
 		e.enter()
-		elem(e, v.Elem(), true)
+		b = elem(e, b, v.Elem(), true)
 		e.depth--
+		return b
 	}
 }
 
@@ -336,21 +340,20 @@ func newSliceEncoder(t reflect.Type) encoder {
 		return encodeStrings
 	}
 	elem := encoderOf(t.Elem())
-	return func(e *encState, v reflect.Value, _ bool) {
+	return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 		if v.IsNil() {
-			e.buf = append(e.buf, "null"...)
-			return
+			return append(b, "null"...)
 		}
 		e.enter()
-		e.buf = append(e.buf, '[')
+		b = append(b, '[')
 		for i, n := 0, v.Len(); i < n; i++ {
 			if i > 0 {
-				e.buf = append(e.buf, ',')
+				b = append(b, ',')
 			}
-			elem(e, v.Index(i), true)
+			b = elem(e, b, v.Index(i), true)
 		}
-		e.buf = append(e.buf, ']')
 		e.depth--
+		return append(b, ']')
 	}
 }
 
@@ -363,45 +366,178 @@ func isPlainString(t reflect.Type) bool {
 }
 
 // encodeStrings encodes a slice of plain strings.
-func encodeStrings(e *encState, v reflect.Value, _ bool) {
+func encodeStrings(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
 	if v.IsNil() {
-		e.buf = append(e.buf, "null"...)
-		return
+		return append(b, "null"...)
 	}
-	e.buf = append(e.buf, '[')
+	b = append(b, '[')
 	for i, n := 0, v.Len(); i < n; i++ {
 		if i > 0 {
-			e.buf = append(e.buf, ',')
+			b = append(b, ',')
 		}
-		e.buf = appendString(e.buf, v.Index(i).String())
+		b = appendString(b, v.Index(i).String())
 	}
-	e.buf = append(e.buf, ']')
+	return append(b, ']')
 }
 
 // encodeBytes encodes a byte slice as a string of its standard base64.
-func encodeBytes(e *encState, v reflect.Value, _ bool) {
+func encodeBytes(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
 	if v.IsNil() {
-		e.buf = append(e.buf, "null"...)
-		return
+		return append(b, "null"...)
 	}
-	e.buf = append(e.buf, '"')
-	e.buf = base64.StdEncoding.AppendEncode(e.buf, v.Bytes())
-	e.buf = append(e.buf, '"')
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, v.Bytes())
+	return append(b, '"')
 }
 
 // newArrayEncoder: an array's elements are addressable when it is.
 func newArrayEncoder(t reflect.Type) encoder {
 	elem := encoderOf(t.Elem())
-	return func(e *encState, v reflect.Value, addr bool) {
-		e.buf = append(e.buf, '[')
+	return func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
+		b = append(b, '[')
 		for i, n := 0, v.Len(); i < n; i++ {
 			if i > 0 {
-				e.buf = append(e.buf, ',')
+				b = append(b, ',')
 			}
-			elem(e, v.Index(i), addr)
+			b = elem(e, b, v.Index(i), addr)
 		}
-		e.buf = append(e.buf, ']')
+		return append(b, ']')
 	}
+}
+
+var (
+	stringMapType = reflect.TypeFor[map[string]string]()
+	anyMapType    = reflect.TypeFor[map[string]any]()
+)
+
+// newMapEncoder: maps whose keys are strings are encoded here, sorted by key;
+// those with integer or TextMarshaler keys are left to encoding/json. The two
+// commonest map types are ranged over natively, others through reflect.
+func newMapEncoder(t reflect.Type) encoder {
+	switch {
+	case t.Key().Kind() != reflect.String:
+		return delegate
+	case t == stringMapType:
+		return encodeStringMap
+	case t == anyMapType:
+		return encodeAnyMap
+	}
+	return newReflectMapEncoder(t)
+}
+
+// smallMap is the number of entries sorted in an array on the stack; larger
+// maps take a slice from a pool.
+const smallMap = 16
+
+type stringEntry struct{ key, val string }
+
+var stringEntries = sync.Pool{New: func() any { return new([]stringEntry) }}
+
+func encodeStringMap(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	m, _ := reflect.TypeAssert[map[string]string](v)
+	if m == nil {
+		return append(b, "null"...)
+	}
+	if len(m) <= smallMap {
+		var small [smallMap]stringEntry
+		return appendStringEntries(b, sortedStrings(small[:0], m))
+	}
+	p := stringEntries.Get().(*[]stringEntry)
+	entries := sortedStrings((*p)[:0], m)
+	b = appendStringEntries(b, entries)
+	clear(entries) // drop the references to m's strings before pooling
+	*p = entries[:0]
+	stringEntries.Put(p)
+	return b
+}
+
+func sortedStrings(entries []stringEntry, m map[string]string) []stringEntry {
+	for k, x := range m {
+		entries = append(entries, stringEntry{k, x})
+	}
+	slices.SortFunc(entries, func(a, b stringEntry) int { return strings.Compare(a.key, b.key) })
+	return entries
+}
+
+func appendStringEntries(b []byte, entries []stringEntry) []byte {
+	b = append(b, '{')
+	for i := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, entries[i].key)
+		b = append(b, ':')
+		b = appendString(b, entries[i].val)
+	}
+	return append(b, '}')
+}
+
+type anyEntry struct {
+	key string
+	val any
+}
+
+var anyEntries = sync.Pool{New: func() any { return new([]anyEntry) }}
+
+func encodeAnyMap(e *encState, b []byte, v reflect.Value, _ bool) []byte {
+	m, _ := reflect.TypeAssert[map[string]any](v)
+	if m == nil {
+		return append(b, "null"...)
+	}
+	e.enter()
+	if len(m) <= smallMap {
+		var small [smallMap]anyEntry
+		b = e.appendAnyEntries(b, sortedAnys(small[:0], m))
+	} else {
+		p := anyEntries.Get().(*[]anyEntry)
+		entries := sortedAnys((*p)[:0], m)
+		b = e.appendAnyEntries(b, entries)
+		clear(entries)
+		*p = entries[:0]
+		anyEntries.Put(p)
+	}
+	e.depth--
+	return b
+}
+
+func sortedAnys(entries []anyEntry, m map[string]any) []anyEntry {
+	for k, x := range m {
+		entries = append(entries, anyEntry{k, x})
+	}
+	slices.SortFunc(entries, func(a, b anyEntry) int { return strings.Compare(a.key, b.key) })
+	return entries
+}
+
+func (e *encState) appendAnyEntries(b []byte, entries []anyEntry) []byte {
+	b = append(b, '{')
+	for i := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, entries[i].key)
+		b = append(b, ':')
+		b = e.appendAny(b, entries[i].val)
+	}
+	return append(b, '}')
+}
+
+// appendAny encodes the value of an empty interface, not addressable.
+func (e *encState) appendAny(b []byte, x any) []byte {
+	switch x := x.(type) {
+	case nil:
+		return append(b, "null"...)
+	case string:
+		return appendString(b, x)
+	case float64:
+		return appendFloat(b, x, 64)
+	case bool:
+		return strconv.AppendBool(b, x)
+	}
+	v := reflect.ValueOf(x)
+	e.enter()
+	b = encoderOf(v.Type())(e, b, v, false)
+	e.depth--
+	return b
 }
 
 // mapScratch is the space one encoding of a map uses: an iterator, a key
@@ -421,12 +557,7 @@ type mapEntry struct {
 	i   int    // the value's index in vals, otherwise
 }
 
-// newMapEncoder: maps whose keys are strings are encoded here, sorted by key;
-// those with integer or TextMarshaler keys are left to encoding/json.
-func newMapEncoder(t reflect.Type) encoder {
-	if t.Key().Kind() != reflect.String {
-		return delegate
-	}
+func newReflectMapEncoder(t reflect.Type) encoder {
 	kt, vt := t.Key(), t.Elem()
 	plain := vt.Kind() == reflect.String && isPlainString(vt)
 	var elem encoder
@@ -442,10 +573,9 @@ func newMapEncoder(t reflect.Type) encoder {
 		}
 		return s
 	}}
-	return func(e *encState, v reflect.Value, _ bool) {
+	return func(e *encState, b []byte, v reflect.Value, _ bool) []byte {
 		if v.IsNil() {
-			e.buf = append(e.buf, "null"...)
-			return
+			return append(b, "null"...)
 		}
 		e.enter()
 		n := v.Len()
@@ -473,21 +603,20 @@ func newMapEncoder(t reflect.Type) encoder {
 		}
 		s.iter.Reset(reflect.Value{})
 		slices.SortFunc(s.entries, func(a, b mapEntry) int { return strings.Compare(a.key, b.key) })
-		e.buf = append(e.buf, '{')
+		b = append(b, '{')
 		for j := range s.entries {
 			ent := &s.entries[j]
 			if j > 0 {
-				e.buf = append(e.buf, ',')
+				b = append(b, ',')
 			}
-			e.buf = appendString(e.buf, ent.key)
-			e.buf = append(e.buf, ':')
+			b = appendString(b, ent.key)
+			b = append(b, ':')
 			if plain {
-				e.buf = appendString(e.buf, ent.str)
+				b = appendString(b, ent.str)
 			} else {
-				elem(e, s.vals.Index(ent.i), false)
+				b = elem(e, b, s.vals.Index(ent.i), false)
 			}
 		}
-		e.buf = append(e.buf, '}')
 		e.depth--
 		// Drop the references to v's keys and values before pooling.
 		clear(s.entries)
@@ -496,5 +625,6 @@ func newMapEncoder(t reflect.Type) encoder {
 			s.vals.Clear()
 		}
 		pool.Put(s)
+		return append(b, '}')
 	}
 }
