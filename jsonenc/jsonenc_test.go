@@ -631,3 +631,58 @@ func TestNeedsWork(t *testing.T) {
 		require.Equal(t, want, needsWork(x), "%q", b)
 	}
 }
+
+// omitKinds has a field of each kind with omitempty and with omitzero, for
+// the tests of emptiness read from memory (addressable) and through reflect.
+type omitKinds struct {
+	B    bool              `json:",omitempty"`
+	I8   int8              `json:",omitempty"`
+	I16  int16             `json:",omitempty"`
+	I32  int32             `json:",omitempty"`
+	I    int               `json:",omitempty"`
+	U8   uint8             `json:",omitempty"`
+	U16  uint16            `json:",omitempty"`
+	U64  uint64            `json:",omitempty"`
+	UP   uintptr           `json:",omitempty"`
+	F32  float32           `json:",omitempty"`
+	F64  float64           `json:",omitempty"`
+	S    string            `json:",omitempty"`
+	Sl   []int             `json:",omitempty"`
+	M    map[string]int    `json:",omitempty"`
+	P    *int              `json:",omitempty"`
+	A    any               `json:",omitempty"`
+	Ar   [0]int            `json:",omitempty"`
+	Ar1  [1]int            `json:",omitempty"`
+	St   struct{}          `json:",omitempty"`
+	ZB   bool              `json:",omitzero"`
+	ZI16 int16             `json:",omitzero"`
+	ZF32 float32           `json:",omitzero"`
+	ZF64 float64           `json:",omitzero"`
+	ZS   string            `json:",omitzero"`
+	ZSl  []int             `json:",omitzero"`
+	ZM   map[string]int    `json:",omitzero"`
+	ZP   *int              `json:",omitzero"`
+	ZA   any               `json:",omitzero"`
+	ZAr  [2]int            `json:",omitzero"`
+	ZSt  struct{ X int }   `json:",omitzero"`
+	ZC   complex64         `json:",omitzero"`
+	EZ   map[string]string `json:",omitempty,omitzero"`
+}
+
+func TestOmitKinds(t *testing.T) {
+	n := 0
+	negZero := math.Copysign(0, -1)
+	set := omitKinds{B: true, I8: -1, I16: 256, I32: 1 << 20, I: -1 << 40, U8: 1, U16: 1 << 15, U64: 1 << 63, UP: 1,
+		F32: float32(negZero), F64: negZero, S: "s", Sl: []int{}, M: map[string]int{}, P: &n, A: 0, Ar1: [1]int{},
+		ZB: true, ZI16: -1, ZF32: float32(negZero), ZF64: 1e-300, ZS: " ", ZSl: []int{}, ZM: map[string]int{}, ZP: &n,
+		ZA: (*int)(nil), ZAr: [2]int{0, 1}, ZSt: struct{ X int }{1}, EZ: map[string]string{}}
+	full := set
+	full.Sl, full.M, full.F64, full.ZF32 = []int{1}, map[string]int{"a": 1}, 2, 1
+	for _, v := range []omitKinds{{}, set, full} {
+		requireSame(t, v)
+		requireSame(t, &v)
+		requireSame(t, []omitKinds{v})
+		requireSame(t, map[string]omitKinds{"v": v})
+		requireSame(t, []any{v})
+	}
+}

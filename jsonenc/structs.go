@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unsafe"
 )
 
 // structField is one field a struct type's encoding has.
@@ -22,6 +23,8 @@ type structField struct {
 	index     int   // path[0]
 	nested    []int // path[1:]
 	skip      skipTest
+	mem       memTest // for a field of the struct itself (not promoted)
+	offset    uintptr // its offset in the struct
 }
 
 // skipTest is how a field's omitempty and omitzero options are checked,
@@ -71,6 +74,89 @@ func skipTestOf(f *structField, t reflect.Type) skipTest {
 	return ifZero
 }
 
+// memTest is a cheaper form of a field's skipTest, for addressable structs:
+// it reads the field's memory instead of making a reflect.Value of it, which
+// for the mostly empty fields of Kubernetes objects is most of the cost.
+type memTest uint8
+
+const (
+	memNone   memTest = iota
+	memLen            // string or slice header: the length word is zero
+	memWord           // pointer, map, channel, function, interface (its type word), nil slice
+	memMapNil         // a nil map is empty; a non-nil one must be asked its length
+	mem1              // bool or integer of that many bytes is zero
+	mem2
+	mem4
+	mem8
+	memF32 // float equal to zero (as -0 is)
+	memF64
+)
+
+func memTestOf(skip skipTest, t reflect.Type) memTest {
+	switch skip {
+	case ifLenZero:
+		switch t.Kind() {
+		case reflect.String, reflect.Slice:
+			return memLen
+		case reflect.Map:
+			return memMapNil
+		}
+	case ifZero:
+		switch t.Kind() {
+		case reflect.String:
+			return memLen
+		case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Interface, reflect.Slice:
+			return memWord
+		case reflect.Float32:
+			return memF32
+		case reflect.Float64:
+			return memF64
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			switch t.Size() {
+			case 1:
+				return mem1
+			case 2:
+				return mem2
+			case 4:
+				return mem4
+			case 8:
+				return mem8
+			}
+		}
+	}
+	return memNone
+}
+
+// test reports whether the field at p is left out, and whether that answer
+// is final (false for a non-nil map).
+func (m memTest) test(p unsafe.Pointer) (skip, sure bool) {
+	switch m {
+	case memLen:
+		return (*[2]uintptr)(p)[1] == 0, true
+	case memWord:
+		return *(*unsafe.Pointer)(p) == nil, true
+	case memMapNil:
+		if *(*unsafe.Pointer)(p) == nil {
+			return true, true
+		}
+		return false, false
+	case mem1:
+		return *(*uint8)(p) == 0, true
+	case mem2:
+		return *(*uint16)(p) == 0, true
+	case mem4:
+		return *(*uint32)(p) == 0, true
+	case mem8:
+		return *(*uint64)(p) == 0, true
+	case memF32:
+		return *(*float32)(p) == 0, true
+	case memF64:
+		return *(*float64)(p) == 0, true
+	}
+	return false, false
+}
+
 type isZeroer interface{ IsZero() bool }
 
 var isZeroerType = reflect.TypeFor[isZeroer]()
@@ -91,13 +177,29 @@ func newStructEncoder(t reflect.Type) encoder {
 		f.enc = encoderOf(ft)
 		f.index, f.nested = f.path[0], f.path[1:]
 		f.skip = skipTestOf(f, ft)
+		if len(f.nested) == 0 {
+			f.mem = memTestOf(f.skip, ft)
+			f.offset = t.Field(f.index).Offset
+		}
 	}
 	return func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
+		var base unsafe.Pointer
+		if v.CanAddr() {
+			base = v.Addr().UnsafePointer()
+		}
 		b = append(b, '{')
 		empty := true
 	next:
 		for i := range fields {
 			f := &fields[i]
+			checked := false
+			if f.mem != memNone && base != nil {
+				skip, sure := f.mem.test(unsafe.Add(base, f.offset))
+				if skip {
+					continue
+				}
+				checked = sure
+			}
 			fv, faddr := v.Field(f.index), addr
 			for _, x := range f.nested {
 				if fv.Kind() == reflect.Pointer {
@@ -108,7 +210,7 @@ func newStructEncoder(t reflect.Type) encoder {
 				}
 				fv = fv.Field(x)
 			}
-			if f.skip != never && f.skipped(fv) {
+			if !checked && f.skip != never && f.skipped(fv) {
 				continue
 			}
 			if !empty {
