@@ -1,12 +1,14 @@
 // Package jsonenc encodes Go values to JSON byte for byte as encoding/json's
-// Marshal does, but appends to a caller's buffer and, on the common path,
-// allocates nothing: per-type encoders are built once with reflect and cached,
-// map entries are sorted in pooled scratch space instead of copied one by one,
-// and the outputs of MarshalJSON are checked without a full re-scan when they
-// are a single string, number or literal.
+// Marshal does, appending to a caller's buffer and, on the common path,
+// allocating nothing: per-type encoders are built once with reflect and
+// cached, map entries are sorted on the stack or in pooled space instead of
+// being copied one by one, a MarshalJSON result that is a single string,
+// number or literal is checked in one pass instead of being re-scanned, and
+// resource.Quantity, intstr.IntOrString and metav1.Time are written without
+// calling their (allocating) MarshalJSON methods.
 //
-// Whatever this package cannot encode natively (maps with non-string keys,
-// structs with `,string` fields, very deep nesting), or any error at all, is
+// Whatever this package does not encode itself (maps with non-string keys,
+// structs with `,string` fields, very deep nesting), and any error at all, is
 // handed to encoding/json, so the output and the errors are always its own.
 package jsonenc
 
@@ -23,10 +25,7 @@ import (
 func Append(buf []byte, v any) ([]byte, error) {
 	start := len(buf)
 	e := statePool.Get().(*encState)
-	e.buf = buf
-	ok := e.run(v)
-	out := e.buf
-	e.buf = nil
+	out, ok := e.run(buf, v)
 	e.depth = 0
 	if e.tmp.Cap() > maxPooledScratch {
 		e.tmp = bytes.Buffer{}
@@ -61,9 +60,8 @@ const maxDepth = 1000
 // maxPooledScratch is the largest scratch buffer kept for the next call.
 const maxPooledScratch = 64 << 10
 
-// encState is one call's output and bookkeeping, pooled between calls.
+// encState is one call's bookkeeping, pooled between calls.
 type encState struct {
-	buf   []byte
 	depth int
 	tmp   bytes.Buffer // json.Compact's output for MarshalJSON results that need it
 }
@@ -73,10 +71,11 @@ var statePool = sync.Pool{New: func() any { return new(encState) }}
 // stop is the panic value with which an encoder abandons the native encoding.
 type stop struct{}
 
-// run encodes v into e.buf and reports whether it finished. Any panic, ours
-// or one from a method of v, ends the native attempt: fallback then reruns the
-// encoding in encoding/json, which returns its error or panics in turn.
-func (e *encState) run(v any) (ok bool) {
+// run appends v's encoding to b and reports whether it finished. Any panic,
+// ours or one from a method of v, ends the native attempt: fallback then
+// reruns the encoding in encoding/json, which returns its error or panics in
+// turn.
+func (e *encState) run(b []byte, v any) (_ []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, mine := r.(stop); !mine {
@@ -87,11 +86,9 @@ func (e *encState) run(v any) (ok bool) {
 	}()
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() {
-		e.buf = append(e.buf, "null"...)
-		return true
+		return append(b, "null"...), true
 	}
-	e.buf = encoderOf(rv.Type())(e, e.buf, rv, false)
-	return true
+	return encoderOf(rv.Type())(e, b, rv, false), true
 }
 
 // panics counts native attempts ended by a panic other than stop; the tests

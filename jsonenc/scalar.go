@@ -220,8 +220,8 @@ func appendNumber(dst []byte, n json.Number) []byte {
 // appendMarshaled appends the output of a MarshalJSON method as encoding/json
 // does: checked to be one JSON value, without insignificant white space, and
 // HTML-escaped. A lone string without escapes, a number or a literal — what
-// Quantity, Time and IntOrString write — is checked in one pass here; the rest
-// goes through json.Compact.
+// most such methods write — is checked in one pass here; the rest goes
+// through json.Compact.
 func (e *encState) appendMarshaled(b, out []byte) []byte {
 	if plainToken(out) {
 		return appendHTMLSafe(b, out)
