@@ -4,11 +4,16 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -387,6 +392,15 @@ func TestHandWritten(t *testing.T) {
 		{"map text keys", namedMap{"b": 1, "a": 2}},
 		{"map any", map[string]any{"s": "x", "f": 1.5, "b": true, "n": nil, "l": []any{"a", 1.0, map[string]any{}}, "m": map[string]any{"k": "v"}}},
 		{"nested maps", map[string]map[string]map[string]int{"a": {"b": {"c": 1}, "a": nil}, "0": {}}},
+		{"big string map", bigMap(40, func(i int) string { return strings.Repeat("v<", i%5) })},
+		{"big any map", bigMap(40, func(i int) any { return []any{i, bigMap(i%20, func(j int) any { return j })} })},
+		{"big typed map", func() corev1.ResourceList {
+			m := corev1.ResourceList{}
+			for k, q := range bigMap(30, func(i int) resource.Quantity { return *resource.NewQuantity(int64(i), resource.DecimalSI) }) {
+				m[corev1.ResourceName(k)] = q
+			}
+			return m
+		}()},
 		{"unsupported chan", make(chan int)},
 		{"unsupported func", struct{ F func() }{}},
 		{"unsupported omitted", struct {
@@ -416,11 +430,32 @@ func TestHandWritten(t *testing.T) {
 	}
 }
 
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	return ok && slices.ContainsFunc(bi.Settings, func(s debug.BuildSetting) bool {
+		return s.Key == "-race" && s.Value == "true"
+	})
+}
+
+// bigMap has n entries, keyed by the decimal of their index (so not in
+// insertion order once sorted).
+func bigMap[V any](n int, val func(int) V) map[string]V {
+	m := make(map[string]V, n)
+	for i := range n {
+		m[strconv.Itoa(i)] = val(i)
+	}
+	return m
+}
+
 // The common path allocates nothing once buf has room. What remains is
 // inside resource.Quantity: a quantity that was not parsed from its canonical
 // form computes that form (and allocates) for each encoding, as its
 // MarshalJSON does; here they are made to cache it first.
 func TestNoAllocations(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("the race detector makes sync.Pool drop items, and allocates")
+	}
 	buf := make([]byte, 0, 64<<10)
 	for _, c := range conformanceObjects(t) {
 		cacheQuantities(reflect.ValueOf(c.obj))
@@ -684,5 +719,42 @@ func TestOmitKinds(t *testing.T) {
 		requireSame(t, []omitKinds{v})
 		requireSame(t, map[string]omitKinds{"v": v})
 		requireSame(t, []any{v})
+	}
+}
+
+// Append is safe for concurrent use, first uses of a type included (the
+// recursive type's stand-in encoder).
+func TestConcurrent(t *testing.T) {
+	type node struct {
+		Name string
+		Kids []node
+		M    map[string]*node
+	}
+	objs := conformanceObjects(t)
+	v := &node{Name: "a", Kids: []node{{Name: "b"}}, M: map[string]*node{"c": {Name: "c"}}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				x := any(v)
+				if i%2 == 0 {
+					x = objs[(g+i)%len(objs)].obj
+				}
+				want, _ := json.Marshal(x)
+				got, err := Append(nil, x)
+				if err != nil || string(got) != string(want) {
+					errs <- fmt.Errorf("%T: %v\n%s\n%s", x, err, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
