@@ -46,8 +46,9 @@ test: ## Run all tests against a real kube-apiserver + etcd (builds the control 
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)
 	@$(MAKE) --no-print-directory fuzz-short
 
-# Fuzz targets of the decoders of untrusted input: package and target name.
-FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./pbjson:FuzzUnmarshal ./jsonvalue:FuzzDecode ./jsonvalue:FuzzAppend ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate
+# Fuzz targets of the decoders of untrusted input and of the JSON encoders:
+# package and target name.
+FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./pbjson:FuzzUnmarshal ./jsonvalue:FuzzDecode ./jsonvalue:FuzzAppend ./jsonenc:FuzzAppend ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate
 FUZZ_SHORT ?= 1000x
 FUZZ_LONG ?= 10m
 

@@ -1,11 +1,12 @@
 package expand
 
 import (
-	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/flyte-admission/flyte-admission/jsonenc"
 )
 
 // fieldPlan is how encodeFields treats one struct field: its index, its JSON
@@ -50,27 +51,24 @@ func plansOf(t reflect.Type) []fieldPlan {
 // fields of an expansion are written together, so one growing buffer replaces
 // an allocation per field.
 type fieldEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf []byte
 }
 
 func newFieldEncoder() *fieldEncoder {
-	e := &fieldEncoder{}
-	e.buf.Grow(4096)
-	e.enc = json.NewEncoder(&e.buf)
-	return e
+	return &fieldEncoder{buf: make([]byte, 0, 4096)}
 }
 
 // encode returns v's JSON encoding, as json.Marshal writes it.
 func (e *fieldEncoder) encode(v any) (json.RawMessage, error) {
-	start := e.buf.Len()
-	if err := e.enc.Encode(v); err != nil {
-		e.buf.Truncate(start)
+	start := len(e.buf)
+	b, err := jsonenc.Append(e.buf, v)
+	if err != nil {
 		return nil, err
 	}
-	b := e.buf.Bytes()
-	end := len(b) - 1 // Encode ends each value with a newline
-	// The full slice expression keeps appends to one value off the next.
+	e.buf = b
+	end := len(b)
+	// The full slice expression keeps appends to one value off the next. When
+	// the buffer grows, the values already returned keep the old array.
 	return json.RawMessage(b[start:end:end]), nil
 }
 

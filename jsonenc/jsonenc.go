@@ -1,0 +1,99 @@
+// Package jsonenc encodes Go values to JSON byte for byte as encoding/json's
+// Marshal does, appending to a caller's buffer and, on the common path,
+// allocating nothing: per-type encoders are built once with reflect and
+// cached, map entries are sorted on the stack or in pooled space instead of
+// being copied one by one, a MarshalJSON result that is a single string,
+// number or literal is checked in one pass instead of being re-scanned, and
+// resource.Quantity, intstr.IntOrString and metav1.Time are written without
+// calling their (allocating) MarshalJSON methods.
+//
+// Whatever this package does not encode itself (maps with non-string keys,
+// structs with `,string` fields, very deep nesting), and any error at all, is
+// handed to encoding/json, so the output and the errors are always its own.
+package jsonenc
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// Append appends the JSON encoding of v to buf, byte for byte as json.Marshal(v) writes it.
+// On error it returns buf unchanged and the error json.Marshal(v) returns.
+func Append(buf []byte, v any) ([]byte, error) {
+	start := len(buf)
+	e := statePool.Get().(*encState)
+	out, ok := e.run(buf, v)
+	e.depth = 0
+	if e.tmp.Cap() > maxPooledScratch {
+		e.tmp = bytes.Buffer{}
+	}
+	statePool.Put(e)
+	if ok {
+		return out, nil
+	}
+	return fallback(buf[:start], v)
+}
+
+// fallback encodes v with encoding/json: Append's answer whenever its own
+// encoders stopped, so that results and errors are encoding/json's own.
+func fallback(buf []byte, v any) ([]byte, error) {
+	fallbacks.Add(1)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return buf, err
+	}
+	return append(buf, b...), nil
+}
+
+// fallbacks counts the calls of Append that encoding/json answered; the tests
+// read it to check that the values they care about are encoded natively.
+var fallbacks atomic.Int64
+
+// maxDepth bounds the nesting of pointers, maps, slices and interfaces that
+// Append follows itself; deeper values (or cyclic ones) go to encoding/json,
+// which detects cycles.
+const maxDepth = 1000
+
+// maxPooledScratch is the largest scratch buffer kept for the next call.
+const maxPooledScratch = 64 << 10
+
+// encState is one call's bookkeeping, pooled between calls.
+type encState struct {
+	depth int
+	tmp   bytes.Buffer // json.Compact's output for MarshalJSON results that need it
+}
+
+var statePool = sync.Pool{New: func() any { return new(encState) }}
+
+// stop is the panic value with which an encoder abandons the native encoding.
+type stop struct{}
+
+// run appends v's encoding to b and reports whether it finished. Any panic,
+// ours or one from a method of v, ends the native attempt: fallback then
+// reruns the encoding in encoding/json, which returns its error or panics in
+// turn.
+func (e *encState) run(b []byte, v any) (_ []byte, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, mine := r.(stop); !mine {
+				panics.Add(1)
+			}
+			ok = false
+		}
+	}()
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return append(b, "null"...), true
+	}
+	return encoderOf(rv.Type())(e, b, rv, false), true
+}
+
+// panics counts native attempts ended by a panic other than stop; the tests
+// check it stays zero where encoding/json does not panic.
+var panics atomic.Int64
+
+// giveUp abandons the native encoding of the current Append call.
+func giveUp() { panic(stop{}) }
