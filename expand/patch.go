@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 
+	"github.com/flyte-admission/flyte-admission/jsonenc"
 	"github.com/flyte-admission/flyte-admission/jsonvalue"
 )
 
@@ -222,14 +223,14 @@ func MarshalPatch(ops []Op) ([]byte, error) {
 		buf = append(buf, `{"op":"`...)
 		buf = append(buf, op.Op...)
 		buf = append(buf, `","path":`...)
-		buf = jsonvalue.AppendString(buf, op.Path)
+		buf = jsonenc.AppendString(buf, op.Path)
 		if op.Op != "remove" {
 			buf = append(buf, `,"value":`...)
 			if raw, ok := op.Value.(json.RawMessage); ok {
 				buf = append(buf, raw...)
 			} else {
 				var err error
-				if buf, err = jsonvalue.Append(buf, op.Value); err != nil {
+				if buf, err = jsonenc.Append(buf, op.Value); err != nil {
 					return nil, err
 				}
 			}

@@ -97,3 +97,7 @@ var panics atomic.Int64
 
 // giveUp abandons the native encoding of the current Append call.
 func giveUp() { panic(stop{}) }
+
+// AppendString appends s as json.Marshal writes a string; unlike Append(buf,
+// s) it does not box s into an interface, which allocates.
+func AppendString(buf []byte, s string) []byte { return appendString(buf, s) }

@@ -1,7 +1,6 @@
 package jsonvalue
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,43 +30,6 @@ func BenchmarkDecode(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
 				if _, err := stdDecodeObject(data); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkAppend compares Append with json.Marshal on the decoded
-// skeletons.
-func BenchmarkAppend(b *testing.B) {
-	all := skeletons(b)
-	for _, name := range benchCases {
-		obj, err := stdDecodeObject(all[name])
-		require.NoError(b, err, name)
-		b.Run(name+"/jsonvalue", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Append(nil, obj); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		// Appending to a buffer with room, as MarshalPatch does.
-		b.Run(name+"/jsonvalue_reused_buffer", func(b *testing.B) {
-			b.ReportAllocs()
-			var buf []byte
-			for b.Loop() {
-				var err error
-				if buf, err = Append(buf[:0], obj); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(name+"/encoding_json", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := json.Marshal(obj); err != nil {
 					b.Fatal(err)
 				}
 			}

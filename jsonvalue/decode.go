@@ -1,7 +1,7 @@
 // Package jsonvalue decodes JSON into the generic values encoding/json
 // produces with UseNumber (map[string]any, []any, string, json.Number, bool
-// and nil) and encodes such values, with exactly encoding/json's results but
-// in a single pass and with fewer allocations.
+// and nil), with exactly encoding/json's results but in a single pass and
+// with fewer allocations. (Package jsonenc encodes them.)
 //
 // The fast code handles well-formed input only. Whenever it meets anything
 // else, or anything it does not handle itself (a syntax error, nesting deeper

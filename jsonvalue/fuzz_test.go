@@ -1,10 +1,6 @@
 package jsonvalue
 
 import (
-	"bytes"
-	"encoding/json"
-	"math"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -53,85 +49,4 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, data)
 	})
-}
-
-// FuzzAppend: for any value encoding/json decodes from the input, Append
-// writes what json.Marshal writes, also with parts of it kept as
-// json.RawMessage, with floats and int64s, and for the input itself as a
-// string, a json.Number and a json.RawMessage.
-func FuzzAppend(f *testing.F) {
-	seedJSON(f)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		want, err := json.Marshal(string(data))
-		require.NoError(t, err)
-		require.Equal(t, string(want), string(AppendString(nil, string(data))))
-		checkAppend(t, string(data))
-		checkAppend(t, json.Number(data))
-		checkAppend(t, json.RawMessage(data))
-		checkAppend(t, map[string]any{"raw": json.RawMessage(data), "s": string(data), string(data): true})
-
-		v, err := stdDecode(data)
-		if err != nil {
-			return
-		}
-		checkAppend(t, v)
-		checkAppend(t, []any{v, withRaw(t, data), withFloats(v)})
-
-		var raws []json.RawMessage // the elements as encoding/json saw them, spaces included
-		if json.Unmarshal(data, &raws) == nil {
-			elems := make([]any, len(raws))
-			for i, r := range raws {
-				elems[i] = r
-			}
-			checkAppend(t, elems)
-		}
-	})
-}
-
-// withRaw decodes data with each member of an object (or each element of an
-// array) left as json.RawMessage, as encoding/json saw it.
-func withRaw(t *testing.T, data []byte) any {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(data, &m) == nil && m != nil {
-		out := make(map[string]any, len(m))
-		for k, r := range m {
-			out[k] = r
-		}
-		return out
-	}
-	var r json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if dec.Decode(&r) != nil {
-		return nil
-	}
-	return r
-}
-
-// withFloats returns v with each number as a float64 and, where it is an
-// integer that fits, also as an int64.
-func withFloats(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = withFloats(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = withFloats(e)
-		}
-		return out
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return []any{i, float64(i)}
-		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil {
-			return math.Inf(1) // out of range: an error for both
-		}
-		return f
-	}
-	return v
 }
