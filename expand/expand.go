@@ -323,7 +323,7 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 	gen := map[string]any{}
 	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
 		fields := make(map[string]any, 16)
-		if err := encodeFields(spec, fields); err != nil {
+		if err := encodeFields(spec.Addr().Interface(), fields); err != nil {
 			return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
 		}
 		gen["spec"] = fields

@@ -1,0 +1,4 @@
+package expand
+
+// SplitObject exposes splitObject to the external tests.
+var SplitObject = splitObject
