@@ -3,6 +3,9 @@ package expand
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
 
 	"github.com/flyte-admission/flyte-admission/jsonenc"
 )
@@ -11,11 +14,31 @@ import (
 // each member of the resulting object into out as raw JSON, so that merging
 // and diffing can take the fields one by one without encoding them again.
 func encodeFields(v any, out map[string]any) error {
-	buf, err := jsonenc.Append(make([]byte, 0, 4096), v)
+	hint := sizeHint(reflect.TypeOf(v))
+	buf, err := jsonenc.Append(make([]byte, 0, max(hint.Load(), 1024)), v)
 	if err != nil {
 		return err
 	}
+	if n := int64(len(buf)); n > hint.Load() && n <= maxSizeHint {
+		hint.Store(n)
+	}
 	return splitObject(buf, out)
+}
+
+// maxSizeHint caps the buffer encodeFields starts with.
+const maxSizeHint = 64 << 10
+
+// sizeHints holds, per spec type, the largest encoding seen (up to
+// maxSizeHint), which encodeFields allocates at once rather than growing its
+// buffer step by step.
+var sizeHints sync.Map // reflect.Type → *atomic.Int64
+
+func sizeHint(t reflect.Type) *atomic.Int64 {
+	if h, ok := sizeHints.Load(t); ok {
+		return h.(*atomic.Int64)
+	}
+	h, _ := sizeHints.LoadOrStore(t, new(atomic.Int64))
+	return h.(*atomic.Int64)
 }
 
 // splitObject puts the members of data, a compact JSON object as jsonenc

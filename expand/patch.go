@@ -214,7 +214,16 @@ func Plain(obj map[string]any) map[string]any {
 // they are (encoding/json would validate and compact them again); other
 // values as json.Marshal writes them.
 func MarshalPatch(ops []Op) ([]byte, error) {
-	buf := make([]byte, 0, 256*len(ops)+2)
+	size := 2
+	for _, op := range ops {
+		size += len(`{"op":"","path":"","value":}`) + len(op.Op) + len(op.Path)
+		if raw, ok := op.Value.(json.RawMessage); ok {
+			size += len(raw)
+		} else {
+			size += 64
+		}
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, '[')
 	for i, op := range ops {
 		if i > 0 {
