@@ -529,12 +529,15 @@ func AddTolerationsForExtendedResources(spec *corev1.PodSpec, names []string) {
 	}
 }
 
-// unionMaps returns a new non-nil map with the entries of all maps, later ones
-// winning (Flyte's UnionMaps).
+// unionMaps returns a new map with the entries of all maps, later ones
+// winning (Flyte's UnionMaps), or nil when there are none.
 func unionMaps(maps ...map[string]string) map[string]string {
 	n := 0
 	for _, m := range maps {
 		n += len(m)
+	}
+	if n == 0 {
+		return nil // every consumer omits an empty map: no allocation for nothing
 	}
 	out := make(map[string]string, n)
 	for _, m := range maps {
@@ -545,7 +548,8 @@ func unionMaps(maps ...map[string]string) map[string]string {
 	return out
 }
 
-// UnionMaps is Flyte's UnionMaps: a new non-nil map, later maps winning.
+// UnionMaps is Flyte's UnionMaps (later maps winning) but for an empty
+// result, which is nil: its consumers encode both alike (omitempty).
 func UnionMaps(maps ...map[string]string) map[string]string { return unionMaps(maps...) }
 
 func sortedKeys[V any](m map[string]V) []string {
