@@ -59,7 +59,7 @@ func splitObject(data []byte, out map[string]any) error {
 				return fmt.Errorf("split encoded object: key at byte %d: %w", i, err)
 			}
 		} else {
-			key = string(data[i+1 : keyEnd-1])
+			key = fieldNames.intern(data[i+1 : keyEnd-1])
 		}
 		start := keyEnd + 1 // past the colon
 		end := valueEnd(data, start)
@@ -109,4 +109,32 @@ func valueEnd(data []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// names interns the member names of generated specs: they are the json names
+// of a few Go types, the same for every object.
+type names struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// maxNames bounds the interned names (a spec type has a few dozen fields).
+const maxNames = 4096
+
+var fieldNames = names{m: map[string]string{}}
+
+func (n *names) intern(b []byte) string {
+	n.mu.RLock()
+	s, ok := n.m[string(b)] // a lookup with a converted key does not allocate
+	n.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	n.mu.Lock()
+	if len(n.m) < maxNames {
+		n.m[s] = s
+	}
+	n.mu.Unlock()
+	return s
 }
