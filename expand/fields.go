@@ -1,6 +1,7 @@
 package expand
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -72,17 +73,21 @@ func splitObject(data []byte, out map[string]any) error {
 // stringEnd returns the index just past the JSON string starting at data[i]
 // (a quote), and whether it has escapes.
 func stringEnd(data []byte, i int) (int, bool) {
-	escaped := false
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			return j + 1, escaped
+	for j := i + 1; ; {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			return len(data), true
 		}
+		q := j + k
+		n := 0 // backslashes just before the quote: an odd number escape it
+		for p := q - 1; p > i && data[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, bytes.IndexByte(data[i+1:q], '\\') >= 0
+		}
+		j = q + 1
 	}
-	return len(data), escaped
 }
 
 // valueEnd returns the index just past the compact JSON value starting at
