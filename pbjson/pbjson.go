@@ -7,8 +7,9 @@
 // message and lets protojson decode the same input, so errors are always
 // protojson's own and a message is never left half-written.
 //
-// The fast path copies the input once and gives the decoded strings slices of
-// that copy, so a decoded message keeps the copy alive; values of a Struct
+// The fast path gives the decoded strings slices of the input (Unmarshal
+// copies it once first; UnmarshalString needs no copy), so a decoded message
+// keeps the input alive; values of a Struct
 // are allocated in blocks, likewise kept alive together.
 package pbjson
 
@@ -23,10 +24,19 @@ var fallback = protojson.UnmarshalOptions{DiscardUnknown: true}
 // Unmarshal decodes protobuf JSON into m exactly as
 // protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal does.
 func Unmarshal(data []byte, m proto.Message) error {
-	if decodeFast(data, m) {
+	if decodeFast(string(data), m) {
 		return nil
 	}
 	return fallback.Unmarshal(data, m)
+}
+
+// UnmarshalString is Unmarshal for JSON held in a string, which the decoded
+// strings share instead of a copy.
+func UnmarshalString(s string, m proto.Message) error {
+	if decodeFast(s, m) {
+		return nil
+	}
+	return fallback.Unmarshal([]byte(s), m)
 }
 
 // decodeFast decodes data into m on the fast path and reports whether it did.
@@ -45,7 +55,7 @@ func Unmarshal(data []byte, m proto.Message) error {
 // oneof, a map key given twice, keys starting with '[' or '@', null in a list
 // or map other than as a Value, trailing data, nesting deeper than maxDepth,
 // and missing required fields.
-func decodeFast(data []byte, m proto.Message) bool {
+func decodeFast(data string, m proto.Message) bool {
 	if m == nil {
 		return false
 	}
@@ -54,7 +64,7 @@ func decodeFast(data []byte, m proto.Message) bool {
 		return false
 	}
 	proto.Reset(m)
-	d := decoder{s: string(data)}
+	d := decoder{s: data}
 	d.space()
 	ok := d.message(rm, infoFor(rm.Descriptor()))
 	if ok {

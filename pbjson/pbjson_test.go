@@ -97,15 +97,20 @@ func requireSame(t *testing.T, data []byte, newMsg func() proto.Message) {
 	t.Helper()
 	want := newMsg()
 	wantErr := protojsonUnmarshal(data, want)
-	got := newMsg()
-	err := Unmarshal(data, got)
-	if wantErr != nil {
-		require.Error(t, err)
-		require.Equal(t, wantErr.Error(), err.Error())
-		return
+	for name, unmarshal := range map[string]func(proto.Message) error{
+		"Unmarshal":       func(m proto.Message) error { return Unmarshal(data, m) },
+		"UnmarshalString": func(m proto.Message) error { return UnmarshalString(string(data), m) },
+	} {
+		got := newMsg()
+		err := unmarshal(got)
+		if wantErr != nil {
+			require.Error(t, err, name)
+			require.Equal(t, wantErr.Error(), err.Error(), name)
+			continue
+		}
+		require.NoError(t, err, name)
+		require.True(t, proto.Equal(want, got), "%s: got %v\nwant %v", name, got, want)
 	}
-	require.NoError(t, err)
-	require.True(t, proto.Equal(want, got), "got %v\nwant %v", got, want)
 }
 
 // requireFast checks that the fast path alone decodes data, to protojson's
@@ -115,7 +120,7 @@ func requireFast(t *testing.T, data []byte, newMsg func() proto.Message) {
 	want := newMsg()
 	require.NoError(t, protojsonUnmarshal(data, want))
 	got := newMsg()
-	require.True(t, decodeFast(data, got), "the fast path gave up on %s", data)
+	require.True(t, decodeFast(string(data), got), "the fast path gave up on %s", data)
 	require.True(t, proto.Equal(want, got), "got %v\nwant %v", got, want)
 }
 
@@ -399,7 +404,7 @@ func TestBailOuts(t *testing.T) {
 	for _, tc := range bailCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.newMsg()
-			require.False(t, decodeFast([]byte(tc.in), got), "the fast path should leave %q to protojson", tc.in)
+			require.False(t, decodeFast(tc.in, got), "the fast path should leave %q to protojson", tc.in)
 			require.True(t, proto.Equal(got, tc.newMsg()), "the fast path left a half-written message: %v", got)
 			requireSame(t, []byte(tc.in), tc.newMsg)
 		})

@@ -22,7 +22,7 @@ func decodeExecutionOld(s string) (Execution, error) {
 	if err != nil {
 		return e, &Error{Field: ExecutionField, Err: err}
 	}
-	if e, err = decodeExecutionStd(data); err != nil {
+	if e, err = decodeExecutionStd([]byte(data)); err != nil {
 		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
 	}
 	return e, nil

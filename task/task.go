@@ -119,7 +119,7 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 		return nil, &Error{Field: TemplateField, Err: err}
 	}
 	tt := &core.TaskTemplate{}
-	if err := pbjson.Unmarshal(data, tt); err != nil {
+	if err := pbjson.UnmarshalString(data, tt); err != nil {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
 	}
 	if tt.GetType() == "" {
@@ -140,32 +140,33 @@ func DecodeExecution(s string) (Execution, error) {
 	if err != nil {
 		return e, &Error{Field: ExecutionField, Err: err}
 	}
-	if e, err = decodeExecutionJSON(data); err != nil {
+	if e, err = decodeExecutionJSON([]byte(data)); err != nil {
 		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
 	}
 	return e, nil
 }
 
-// toJSON accepts JSON or YAML text and returns JSON.
-func toJSON(s string) ([]byte, error) {
+// toJSON accepts JSON or YAML text and returns JSON (JSON text as it is,
+// without a copy).
+func toJSON(s string) (string, error) {
 	if len(s) > MaxAnnotationBytes {
-		return nil, fmt.Errorf("value is %d bytes, more than the %d allowed", len(s), MaxAnnotationBytes)
+		return "", fmt.Errorf("value is %d bytes, more than the %d allowed", len(s), MaxAnnotationBytes)
 	}
 	if !utf8.ValidString(s) {
-		return nil, fmt.Errorf("value is not valid UTF-8")
+		return "", fmt.Errorf("value is not valid UTF-8")
 	}
 	t := strings.TrimSpace(s)
 	if strings.HasPrefix(t, "{") {
-		return []byte(t), nil
+		return t, nil
 	}
 	data, err := yaml.YAMLToJSON([]byte(t))
 	if err != nil {
-		return nil, fmt.Errorf("parse YAML: %w", err)
+		return "", fmt.Errorf("parse YAML: %w", err)
 	}
 	if !bytes.HasPrefix(data, []byte("{")) {
-		return nil, fmt.Errorf("expected an object, got %s", truncate(string(data), 40))
+		return "", fmt.Errorf("expected an object, got %s", truncate(string(data), 40))
 	}
-	return data, nil
+	return string(data), nil
 }
 
 func truncate(s string, n int) string {
