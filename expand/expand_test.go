@@ -372,30 +372,3 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
-
-// TestSplitObject checks the split of an encoded spec into its members,
-// strings with brackets, commas and escapes included.
-func TestSplitObject(t *testing.T) {
-	v := map[string]any{
-		"a":    []any{1, map[string]any{"x": "},]["}},
-		"b\"q": "say \"hi\", [ok]",
-		"c":    map[string]any{},
-		"d":    nil,
-		"e<>":  "\\",
-	}
-	data, err := json.Marshal(v)
-	require.NoError(t, err)
-	out := map[string]any{}
-	require.NoError(t, expand.SplitObject(data, out))
-	require.Len(t, out, len(v))
-	for k, want := range v {
-		raw, ok := out[k].(json.RawMessage)
-		require.True(t, ok, "member %q", k)
-		wantRaw, err := json.Marshal(want)
-		require.NoError(t, err)
-		require.Equal(t, string(wantRaw), string(raw), "member %q", k)
-		require.Equal(t, len(raw), cap(raw), "member %q can grow into the next", k)
-	}
-	require.NoError(t, expand.SplitObject([]byte(`{}`), out))
-	require.Error(t, expand.SplitObject([]byte(`[1]`), out))
-}

@@ -15,7 +15,10 @@ package jsonenc
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -64,6 +67,17 @@ const maxPooledScratch = 64 << 10
 type encState struct {
 	depth int
 	tmp   bytes.Buffer // json.Compact's output for MarshalJSON results that need it
+	// record, when set, is taken by the next struct encoder, which notes
+	// where each of its members is in spans (AppendMembers).
+	record   bool
+	recorded bool
+	spans    []memberSpan
+}
+
+// memberSpan is where one member of an object is in the output.
+type memberSpan struct {
+	name       string
+	start, end int
 }
 
 var statePool = sync.Pool{New: func() any { return new(encState) }}
@@ -97,6 +111,56 @@ var panics atomic.Int64
 
 // giveUp abandons the native encoding of the current Append call.
 func giveUp() { panic(stop{}) }
+
+// AppendMembers is Append for a value that encodes to a JSON object (a
+// struct or a pointer to one), which then calls member with each member's
+// name and encoded value (a slice of the returned buffer, or of a copy) in
+// order, so that a caller can take the members apart without scanning them.
+func AppendMembers(buf []byte, v any, member func(name string, value []byte)) ([]byte, error) {
+	start := len(buf)
+	e := statePool.Get().(*encState)
+	e.record = isStruct(reflect.TypeOf(v))
+	out, ok := e.run(buf, v)
+	if ok && e.recorded {
+		for _, m := range e.spans {
+			member(m.name, out[m.start:m.end:m.end])
+		}
+	}
+	recorded := e.recorded
+	e.depth, e.record, e.recorded, e.spans = 0, false, false, e.spans[:0]
+	if e.tmp.Cap() > maxPooledScratch {
+		e.tmp = bytes.Buffer{}
+	}
+	statePool.Put(e)
+	if ok && recorded {
+		return out, nil
+	}
+	// encoding/json wrote it, or the value had no struct encoder of ours
+	// (delegated, or a Marshaler): take the members from the text.
+	if !ok {
+		var err error
+		if out, err = fallback(buf[:start], v); err != nil {
+			return out, err
+		}
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(out[start:], &members); err != nil {
+		return buf[:start], fmt.Errorf("jsonenc: %T does not encode to an object: %w", v, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		raw := members[name]
+		member(name, raw[:len(raw):len(raw)])
+	}
+	return out, nil
+}
+
+// isStruct reports whether t is a struct or a pointer (to a pointer …) to one.
+func isStruct(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && t.Kind() == reflect.Struct
+}
 
 // AppendString appends s as json.Marshal writes a string; unlike Append(buf,
 // s) it does not box s into an interface, which allocates.

@@ -758,3 +758,46 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestAppendMembers checks that AppendMembers writes what Append writes and
+// reports each member of the object with its encoding, for the conformance
+// objects' specs (our struct encoder), a delegated type, a Marshaler, a nil
+// pointer and a value encoding/json refuses.
+func TestAppendMembers(t *testing.T) {
+	check := func(t *testing.T, v any) {
+		t.Helper()
+		want, wantErr := json.Marshal(v)
+		got := map[string]string{}
+		var order []string
+		out, err := AppendMembers([]byte("p"), v, func(name string, value []byte) {
+			got[name] = string(value)
+			order = append(order, name)
+			require.Equal(t, len(value), cap(value), "member %q could grow into the next", name)
+		})
+		if wantErr != nil {
+			require.EqualError(t, err, wantErr.Error())
+			require.Equal(t, "p", string(out))
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, "p"+string(want), string(out))
+		var members map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(want, &members))
+		require.Len(t, got, len(members), "members reported: %v", order)
+		for name, raw := range members {
+			require.Equal(t, string(raw), got[name], "member %q", name)
+		}
+	}
+	for _, c := range conformanceObjects(t) {
+		spec := reflect.ValueOf(c.obj).Elem().FieldByName("Spec").Addr().Interface()
+		t.Run(c.name, func(t *testing.T) { check(t, spec) })
+	}
+	t.Run("delegated", func(t *testing.T) { check(t, &quoted{}) })
+	t.Run("marshaler", func(t *testing.T) { check(t, marshalsItself{}) })
+	t.Run("nil pointer", func(t *testing.T) { check(t, (*corev1.PodSpec)(nil)) })
+	t.Run("refused", func(t *testing.T) { check(t, struct{ F float64 }{math.NaN()}) })
+	t.Run("not an object", func(t *testing.T) {
+		_, err := AppendMembers(nil, []int{1}, func(string, []byte) {})
+		require.Error(t, err)
+	})
+}

@@ -183,6 +183,10 @@ func newStructEncoder(t reflect.Type) encoder {
 		}
 	}
 	return func(e *encState, b []byte, v reflect.Value, addr bool) []byte {
+		record := e.record // for this struct only, not the ones inside it
+		if record {
+			e.record, e.recorded = false, true
+		}
 		var base unsafe.Pointer
 		if v.CanAddr() {
 			base = v.Addr().UnsafePointer()
@@ -218,7 +222,11 @@ func newStructEncoder(t reflect.Type) encoder {
 			}
 			empty = false
 			b = append(b, f.key...)
+			start := len(b)
 			b = f.enc(e, b, fv, faddr)
+			if record {
+				e.spans = append(e.spans, memberSpan{f.name, start, len(b)})
+			}
 		}
 		return append(b, '}')
 	}

@@ -1,4 +1,0 @@
-package expand
-
-// SplitObject exposes splitObject to the external tests.
-var SplitObject = splitObject
