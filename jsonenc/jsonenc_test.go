@@ -801,3 +801,25 @@ func TestAppendMembers(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+// TestResourceLists checks the native encoder of corev1.ResourceList against
+// encoding/json: empty, nil, small, past the stack array, keys to escape,
+// quantities parsed and computed.
+func TestResourceLists(t *testing.T) {
+	big := corev1.ResourceList{}
+	for i := range smallMap + 4 {
+		big[corev1.ResourceName(fmt.Sprintf("example.com/r%02d", i))] = *resource.NewQuantity(int64(i*1000+7), resource.DecimalSI)
+	}
+	for name, rl := range map[string]corev1.ResourceList{
+		"nil":      nil,
+		"empty":    {},
+		"small":    {corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+		"computed": {"nvidia.com/gpu": *resource.NewMilliQuantity(2500, resource.DecimalSI), "x<&>": *resource.NewQuantity(1<<40, resource.BinarySI)},
+		"big":      big,
+	} {
+		t.Run(name, func(t *testing.T) {
+			requireNative(t, rl)
+			requireNative(t, corev1.ResourceRequirements{Requests: rl, Limits: rl})
+		})
+	}
+}

@@ -2,9 +2,11 @@ package jsonenc
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -33,6 +35,10 @@ func appendQuantity(b []byte, v reflect.Value) ([]byte, bool) {
 	if !ok {
 		return b, false
 	}
+	return appendQuantityValue(b, q)
+}
+
+func appendQuantityValue(b []byte, q resource.Quantity) ([]byte, bool) {
 	s := q.String()
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < ' ' || c == '"' || c == '\\' {
@@ -77,4 +83,33 @@ func appendTime(b []byte, v reflect.Value) ([]byte, bool) {
 	b = t.UTC().AppendFormat(b, time.RFC3339)
 	b = append(b, '"')
 	return b, true
+}
+
+// encodeResourceList encodes a pod's resource requests or limits, which every
+// generated pod has several of, without reflect's map iteration: the keys
+// are sorted on the stack and the quantities written by appendQuantityValue.
+func encodeResourceList(_ *encState, b []byte, v reflect.Value, _ bool) []byte {
+	m, _ := reflect.TypeAssert[corev1.ResourceList](v)
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var small [smallMap]corev1.ResourceName
+	keys := small[:0] // on the heap past smallMap entries
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, string(k))
+		b = append(b, ':')
+		var ok bool
+		if b, ok = appendQuantityValue(b, m[k]); !ok {
+			giveUp()
+		}
+	}
+	return append(b, '}')
 }

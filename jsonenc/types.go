@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/json"
+	corev1 "k8s.io/api/core/v1"
 	"reflect"
 	"slices"
 	"strconv"
@@ -408,6 +409,8 @@ func newArrayEncoder(t reflect.Type) encoder {
 var (
 	stringMapType = reflect.TypeFor[map[string]string]()
 	anyMapType    = reflect.TypeFor[map[string]any]()
+	// resourceListType is corev1.ResourceList (see encodeResourceList).
+	resourceListType = reflect.TypeFor[corev1.ResourceList]()
 )
 
 // newMapEncoder: maps whose keys are strings are encoded here, sorted by key;
@@ -421,6 +424,8 @@ func newMapEncoder(t reflect.Type) encoder {
 		return encodeStringMap
 	case t == anyMapType:
 		return encodeAnyMap
+	case t == resourceListType:
+		return encodeResourceList
 	}
 	return newReflectMapEncoder(t)
 }
