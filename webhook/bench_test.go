@@ -64,3 +64,33 @@ forbid-host-path: {}
 		}
 	}
 }
+
+// BenchmarkDecodeReview decodes the review of a skeleton (CREATE) and of an
+// UPDATE of an expanded object, through the fast path and the ordinary way.
+func BenchmarkDecodeReview(b *testing.B) {
+	cfg := loadConfig(b, "../examples/config/plugins.yaml")
+	skeleton := readObjects(b, "../examples/spark-pi.yaml")[0].Map
+	full := mustExpand(b, cfg, skeleton)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{
+		{"create-skeleton", review(b, admissionv1.Create, skeleton, nil, false)},
+		{"update-expanded", review(b, admissionv1.Update, full, full, false)},
+	} {
+		for _, fast := range []bool{true, false} {
+			name := bc.name + "/ordinary"
+			if fast {
+				name = bc.name + "/fast"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := decodeReviewWith(bc.body, fast); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
@@ -138,7 +140,7 @@ func fuzzServe(t *testing.T, name string, h admission.Handler, body []byte) (*ad
 }
 
 // seedSkeletons are the examples' and the conformance cases' skeletons.
-func seedSkeletons(f *testing.F) []map[string]any {
+func seedSkeletons(f testing.TB) []map[string]any {
 	files, _ := filepath.Glob("../examples/*.yaml")
 	more, _ := filepath.Glob(conformanceDir + "/*/*/skeleton.yaml")
 	var out []map[string]any
@@ -174,5 +176,81 @@ func addMalformedSeeds(f *testing.F) {
 		`{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","kind":{"group":"sparkoperator.k8s.io","version":"v1beta2","kind":"SparkApplication"},"operation":"CREATE","object":{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"deletionTimestamp":"2026-01-01T00:00:00Z"},"spec":{"driver":{"cores":-1}}}}}`,
 	} {
 		f.Add([]byte(s))
+	}
+}
+
+// FuzzDecodeReview: decodeReview through its fast path gives, for any body,
+// the request, version and error the ordinary decoding gives.
+func FuzzDecodeReview(f *testing.F) {
+	for _, obj := range seedSkeletons(f) {
+		f.Add(review(f, admissionv1.Create, obj, nil, false))
+		if full := mustExpandOrNil(f, obj); full != nil {
+			f.Add(review(f, admissionv1.Update, obj, full, true))
+		}
+	}
+	addMalformedSeeds(f)
+	for _, s := range []string{
+		`{"request":{"object":null,"oldObject":{},"options":[1,"x",true,null,-0.5e+3]}}`,
+		`{"request":{"object":{"a":"\u00e9\"\\\/\b\f\n\r\t"},"object":{}}}`,
+		`{"request":{"obj\u0065ct":{"a":1}}}`, `{"request":null}`, `{"request":"x"}`, `{"request":{}} x`,
+		`{"request":{"object":{"a":01}}}`, `{"request":{"object":{"a":"` + "\x01" + `"}}}`, "{\"request\":{\"object\":\"\xff\"}}",
+		`{"request":{"Object":{"a":1},"userInfo":{"object":{}}}}`, `{"request":{"uid":5,"object":{}}}`,
+		`{"request":{},"request":{"object":{}}}`, `{"request":{"object":[` + strings.Repeat("[", 120) + strings.Repeat("]", 120) + `]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		wantReq, wantGVK, wantErr := decodeReviewWith(body, false)
+		gotReq, gotGVK, gotErr := decodeReviewWith(body, true)
+		if wantErr != nil {
+			require.EqualError(t, gotErr, wantErr.Error())
+			return
+		}
+		require.NoError(t, gotErr)
+		require.Equal(t, wantGVK, gotGVK)
+		require.Equal(t, wantReq, gotReq)
+	})
+}
+
+// TestDecodeReviewLexical compares the two ways of decodeReview on every byte
+// in a string of the object, every escape, and numbers and literals of
+// every shape, in the object and in a member decoded the ordinary way; and
+// checks that the reviews of the skeletons take the fast path.
+func TestDecodeReviewLexical(t *testing.T) {
+	var values []string
+	for b := 0; b < 256; b++ {
+		values = append(values, `"a`+string([]byte{byte(b)})+`b"`, `"\`+string([]byte{byte(b)})+`"`)
+	}
+	for _, u := range []string{`0041`, `00e9`, `d83d`, `D83D\ude00`, `12g4`, `123`, `ffff`, `FFFF`} {
+		values = append(values, `"\u`+u+`"`)
+	}
+	for _, n := range []string{"0", "-0", "01", "-01", "1.", "1.5", ".5", "1e", "1e+", "1e-3", "1E5", "-", "--1", "+1",
+		"1.5e-3", "2e+10", "1x", "0.0e0", "123456789012345678901234567890", "true", "false", "null", "tru", "truex", "nul", "nulll",
+		"[]", "[1,]", "[,]", "{}", `{"a":}`, `{"a" 1}`, `{,}`, `{"a":1,}`, "[1 2]", `{"a":1 "b":2}`} {
+		values = append(values, n)
+	}
+	for _, v := range values {
+		for _, body := range []string{
+			`{"request":{"uid":"u","object":{"k":` + v + `}}}`,
+			`{"request":{"uid":"u","oldObject":[` + v + `]}}`,
+			`{"request":{"uid":"u","name":` + v + `}}`,
+			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":` + v + `,"request":{"options":` + v + `}}`,
+		} {
+			wantReq, wantGVK, wantErr := decodeReviewWith([]byte(body), false)
+			gotReq, gotGVK, gotErr := decodeReviewWith([]byte(body), true)
+			if wantErr != nil {
+				require.EqualError(t, gotErr, wantErr.Error(), body)
+				continue
+			}
+			require.NoError(t, gotErr, body)
+			require.Equal(t, wantGVK, gotGVK, body)
+			require.Equal(t, wantReq, gotReq, body)
+		}
+	}
+	for _, obj := range seedSkeletons(t) {
+		body := review(t, admissionv1.Create, obj, nil, false)
+		ar, ok := decodeReviewFast(body)
+		require.True(t, ok, "the review of a skeleton did not take the fast path")
+		require.NotEmpty(t, ar.Request.Object.Raw)
 	}
 }
