@@ -86,30 +86,13 @@ func pathOf(s string) *field.Path {
 
 // Provenance returns the flyte.org/expanded-from marker for the given inputs.
 func Provenance(template, execution, configGeneration string) string {
-	h := sha256.New()
-	// The hash takes bytes: copy the strings through one small buffer rather
-	// than converting each (the template alone is kilobytes).
-	buf := make([]byte, 0, 512)
-	for i, s := range [...]string{template, execution, configGeneration} {
-		if i > 0 {
-			buf = append(buf, 0)
-		}
-		for len(s) > 0 {
-			n := min(len(s), cap(buf)-len(buf))
-			buf = append(buf, s[:n]...)
-			s = s[n:]
-			if len(buf) == cap(buf) {
-				h.Write(buf)
-				buf = buf[:0]
-			}
-		}
-	}
-	h.Write(buf)
-	sum := h.Sum(buf[:0])
-	out := make([]byte, len("sha256:")+hex.EncodedLen(len(sum)))
-	copy(out, "sha256:")
-	hex.Encode(out[len("sha256:"):], sum)
-	return string(out)
+	// One copy of the inputs, hashed at once.
+	buf := make([]byte, 0, len(template)+len(execution)+len(configGeneration)+2)
+	buf = append(buf, template...)
+	buf = append(append(buf, 0), execution...)
+	buf = append(append(buf, 0), configGeneration...)
+	sum := sha256.Sum256(buf)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Head is the part of an object that decides whether it needs expanding: its

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,18 +13,7 @@ import (
 // decodeExecutionOld is DecodeExecution as it was before the fast path: the
 // reference the new code must match.
 func decodeExecutionOld(s string) (Execution, error) {
-	var e Execution
-	if strings.TrimSpace(s) == "" {
-		return e, nil
-	}
-	data, err := toJSON(s)
-	if err != nil {
-		return e, &Error{Field: ExecutionField, Err: err}
-	}
-	if e, err = decodeExecutionStd([]byte(data)); err != nil {
-		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
-	}
-	return e, nil
+	return decodeExecutionWith(s, decodeExecutionStd)
 }
 
 // checkExecution compares the new decoding with the old, for s as an

@@ -132,6 +132,12 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 // fields are an error naming the field, since a typo would silently change
 // the expansion.
 func DecodeExecution(s string) (Execution, error) {
+	return decodeExecutionWith(s, decodeExecutionJSON)
+}
+
+// decodeExecutionWith is DecodeExecution with decode as the JSON decoder (the
+// tests compare the fast decoder with encoding/json's).
+func decodeExecutionWith(s string, decode func([]byte) (Execution, error)) (Execution, error) {
 	var e Execution
 	if strings.TrimSpace(s) == "" {
 		return e, nil
@@ -140,7 +146,7 @@ func DecodeExecution(s string) (Execution, error) {
 	if err != nil {
 		return e, &Error{Field: ExecutionField, Err: err}
 	}
-	if e, err = decodeExecutionJSON([]byte(data)); err != nil {
+	if e, err = decode([]byte(data)); err != nil {
 		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
 	}
 	return e, nil
