@@ -1,13 +1,13 @@
 package task
 
 import (
-	"container/list"
-	"google.golang.org/protobuf/types/known/structpb"
-	corev1 "k8s.io/api/core/v1"
 	"sync"
 
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/lru"
 )
 
 // decoded is a decoded template with its decoded custom message, both shared
@@ -15,23 +15,32 @@ import (
 type decoded struct {
 	key      string
 	template *core.TaskTemplate
-	mu       sync.Mutex
-	custom   proto.Message
-	pods     map[*structpb.Struct]*corev1.PodSpec
+	// cost is what the entry is charged in the cache, in bytes.
+	cost   int64
+	mu     sync.Mutex
+	custom proto.Message
+	pods   map[*structpb.Struct]*corev1.PodSpec
 }
 
-// templateCache is a small LRU of decoded templates keyed by the annotation
-// text: the same task version is submitted many times, and protobuf JSON
+// bytesPerValue is what one decoded protobuf value costs, at most: a
+// structpb.Value with its kind (80 bytes), its slot in a list or map, and
+// the allocator's rounding.
+const bytesPerValue = 128
+
+// templateCache is an LRU of decoded templates keyed by the annotation
+// text, bounded in bytes: the same task version is submitted many times, and
 // decoding is the largest cost of an expansion.
 type templateCache struct {
 	mu    sync.Mutex
-	max   int
-	order *list.List // front = most recent; values are *decoded
-	byKey map[string]*list.Element
+	max   int64
+	bytes int64
+	lru   *lru.Cache
 }
 
-func newTemplateCache(max int) *templateCache {
-	return &templateCache{max: max, order: list.New(), byKey: make(map[string]*list.Element, max)}
+func newTemplateCache(maxBytes int64) *templateCache {
+	c := &templateCache{max: maxBytes}
+	c.lru = lru.NewWithEvictionFunc(0, func(_ lru.Key, v any) { c.bytes -= v.(*decoded).cost })
+	return c
 }
 
 func (c *templateCache) get(key string) *decoded {
@@ -40,38 +49,43 @@ func (c *templateCache) get(key string) *decoded {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byKey[key]; ok {
-		c.order.MoveToFront(e)
-		return e.Value.(*decoded)
+	if v, ok := c.lru.Get(key); ok {
+		return v.(*decoded)
 	}
 	return nil
 }
 
 func (c *templateCache) put(d *decoded) {
-	if c == nil || c.max <= 0 {
-		return
+	if c == nil || d.cost > c.max/8 {
+		return // one entry may take an eighth of the cache at most
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.byKey[d.key]; ok {
+	if _, ok := c.lru.Get(d.key); ok {
 		return
 	}
-	c.byKey[d.key] = c.order.PushFront(d)
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.byKey, last.Value.(*decoded).key)
+	c.lru.Add(d.key, d)
+	c.bytes += d.cost
+	for c.bytes > c.max {
+		c.lru.RemoveOldest()
 	}
 }
 
+// size returns the entries and bytes held.
+func (c *templateCache) size() (entries int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.bytes
+}
+
+// DefaultCacheBytes bounds the memory of the decoded templates kept.
+const DefaultCacheBytes = 32 << 20
+
 // cache is the process-wide template cache.
-// DefaultCacheSize is the number of decoded templates kept by default.
-const DefaultCacheSize = 512
+var cache = newTemplateCache(DefaultCacheBytes)
 
-var cache = newTemplateCache(DefaultCacheSize)
-
-// SetCacheSize changes the number of decoded templates kept (0 disables the
-// cache; benchmarks use it to measure cold decoding).
-func SetCacheSize(n int) {
+// SetCacheBytes replaces the template cache with an empty one bounded to n
+// bytes (0 disables it; benchmarks use that to measure cold decoding).
+func SetCacheBytes(n int64) {
 	cache = newTemplateCache(n)
 }

@@ -67,6 +67,8 @@ type Task struct {
 	Namespace string
 
 	decoded *decoded
+	// generated is what Grow was charged.
+	generated int64
 }
 
 // Interruptible reports whether the attempt may run on interruptible nodes.
@@ -114,9 +116,22 @@ const ExecutionField = "metadata.annotations[" + ExecutionAnnotation + "]"
 // DecodeTemplate decodes a TaskTemplate given as protobuf JSON (camelCase or
 // snake_case names) or YAML.
 func DecodeTemplate(s string) (*core.TaskTemplate, error) {
+	d, err := decodeTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	return d.template, nil
+}
+
+// decodeTemplate is DecodeTemplate, with the cost of the result for the cache.
+func decodeTemplate(s string) (*decoded, error) {
 	data, err := toJSON(s)
 	if err != nil {
 		return nil, &Error{Field: TemplateField, Err: err}
+	}
+	values := countJSONValues(data, MaxTemplateValues)
+	if values > MaxTemplateValues {
+		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("the template has more than %d values", MaxTemplateValues)}
 	}
 	tt := &core.TaskTemplate{}
 	if err := pbjson.UnmarshalString(data, tt); err != nil {
@@ -125,7 +140,10 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 	if tt.GetType() == "" {
 		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
 	}
-	return tt, nil
+	// The decoded strings share data; the rest is about a value each, and as
+	// much again for the custom message and pod specs decoded from it later.
+	cost := int64(len(s)) + int64(len(data)) + 2*bytesPerValue*int64(values)
+	return &decoded{key: s, template: tt, cost: cost}, nil
 }
 
 // DecodeExecution decodes the execution annotation (JSON or YAML). Unknown
@@ -165,9 +183,18 @@ func toJSON(s string) (string, error) {
 	if strings.HasPrefix(t, "{") {
 		return t, nil
 	}
+	if len(t) > MaxYAMLBytes {
+		return "", fmt.Errorf("value is %d bytes of YAML, more than the %d allowed (JSON may have up to %d)", len(t), MaxYAMLBytes, MaxAnnotationBytes)
+	}
+	if err := checkYAMLSize(t); err != nil {
+		return "", err
+	}
 	data, err := yaml.YAMLToJSON([]byte(t))
 	if err != nil {
 		return "", fmt.Errorf("parse YAML: %w", err)
+	}
+	if len(data) > yamlBudget(len(t)) {
+		return "", fmt.Errorf("the YAML became %d bytes of JSON, more than the %d allowed", len(data), yamlBudget(len(t)))
 	}
 	if !bytes.HasPrefix(data, []byte("{")) {
 		return "", fmt.Errorf("expected an object, got %s", truncate(string(data), 40))
@@ -189,7 +216,7 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 	if !ok {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("annotation is missing")}
 	}
-	d, err := cachedTemplate(raw)
+	d, err := cachedTemplate(raw, false)
 	if err != nil {
 		return nil, err
 	}
@@ -205,25 +232,38 @@ func New(name, namespace string, annotations map[string]string) (*Task, error) {
 
 // CachedTemplate is DecodeTemplate through the template cache; the result is
 // shared: read only.
+// Templates of stored objects (which were admitted) are kept in the cache.
 func CachedTemplate(raw string) (*core.TaskTemplate, error) {
-	d, err := cachedTemplate(raw)
+	d, err := cachedTemplate(raw, true)
 	if err != nil {
 		return nil, err
 	}
 	return d.template, nil
 }
 
-func cachedTemplate(raw string) (*decoded, error) {
+// cachedTemplate returns the cached decoding of raw, or decodes it, and
+// caches it when keep says so (else Keep does, once the task expanded).
+func cachedTemplate(raw string, keep bool) (*decoded, error) {
 	if d := cache.get(raw); d != nil {
 		return d, nil
 	}
-	tt, err := DecodeTemplate(raw)
+	d, err := decodeTemplate(raw)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoded{key: raw, template: tt}
-	cache.put(d)
+	if keep {
+		cache.put(d)
+	}
 	return d, nil
+}
+
+// Keep caches the task's decoded template for the next task of the same
+// text. Callers keep only tasks that expanded: an input refused for any
+// reason must cost its full price again when it is sent again.
+func (t *Task) Keep() {
+	if t.decoded != nil && t.decoded.key != "" {
+		cache.put(t.decoded)
+	}
 }
 
 // ExecutionFor decodes just the execution context of an object (for phase
