@@ -64,8 +64,8 @@ func BenchmarkMutate(b *testing.B) { benchMutate(b) }
 // request decodes its template, as Flyte's BuildResource does. This is the
 // figure to compare with the Flyte baseline.
 func BenchmarkMutateCold(b *testing.B) {
-	task.SetCacheSize(0)
-	defer task.SetCacheSize(task.DefaultCacheSize)
+	task.SetCacheBytes(0)
+	defer task.SetCacheBytes(task.DefaultCacheBytes)
 	benchMutate(b)
 }
 
@@ -91,8 +91,8 @@ func benchMutate(b *testing.B) {
 // BenchmarkDecode measures decoding the two task annotations (template and
 // execution) with the template cache off.
 func BenchmarkDecode(b *testing.B) {
-	task.SetCacheSize(0)
-	defer task.SetCacheSize(task.DefaultCacheSize)
+	task.SetCacheBytes(0)
+	defer task.SetCacheBytes(task.DefaultCacheBytes)
 	for _, in := range benchInputs(b) {
 		meta := in.obj["metadata"].(map[string]any)
 		name, namespace := meta["name"].(string), meta["namespace"].(string)

@@ -275,6 +275,9 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	merged := mergeObject(gen, obj, base, p.CRDDefaults())
 	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
 	res.Object = merged
@@ -299,18 +302,29 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 		return nil, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
 			Message: fmt.Sprintf("a %q task expands into a %s, not a %s", tt, tp.Kind().Kind, p.Kind().Kind)}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out, err := p.Expand(ctx, t, x.Env)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, asError(err)
 	}
 	gen := map[string]any{}
 	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
 		fields := make(map[string]any, 16)
 		if err := encodeFields(spec.Addr().Interface(), fields); err != nil {
+			var large *tooLarge
+			if errors.As(err, &large) {
+				return nil, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}
+			}
 			return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
 		}
 		gen["spec"] = fields
 	}
+	t.Keep() // expanded: worth keeping its decoded template
 	k8s := &x.Env.Config.Plugins.K8s
 	tm := t.Template.GetMetadata().GetMetadata()
 	labels := union(k8s.DefaultLabels, out.GetLabels(), tm.GetLabels(), plugins.Labels(t))

@@ -2,23 +2,44 @@ package expand
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
 
 	"github.com/flyte-admission/flyte-admission/jsonenc"
+	"github.com/flyte-admission/flyte-admission/task"
 )
+
+// tooLarge is a generated spec larger than the apiserver stores.
+type tooLarge struct {
+	member             string
+	bytes, memberBytes int
+}
+
+func (e *tooLarge) Error() string {
+	return fmt.Sprintf("the expansion is %d bytes (%d of them here), more than the %d the apiserver stores per object",
+		e.bytes, e.memberBytes, task.MaxObjectBytes)
+}
 
 // encodeFields encodes v (a generated spec) as json.Marshal would and puts
 // each member of the resulting object into out as raw JSON, so that merging
 // and diffing can take the fields one by one without encoding them again.
 func encodeFields(v any, out map[string]any) error {
 	hint := sizeHint(reflect.TypeOf(v))
+	var largest string
+	var largestBytes int
 	buf, err := jsonenc.AppendMembers(make([]byte, 0, max(hint.Load(), 1024)), v, func(name string, value []byte) {
 		out[name] = json.RawMessage(value)
+		if len(value) > largestBytes {
+			largest, largestBytes = name, len(value)
+		}
 	})
 	if err != nil {
 		return err
+	}
+	if len(buf) > task.MaxObjectBytes {
+		return &tooLarge{member: largest, bytes: len(buf), memberBytes: largestBytes}
 	}
 	if n := int64(len(buf)); n > hint.Load() && n <= maxSizeHint {
 		hint.Store(n)

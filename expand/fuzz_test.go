@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flyte-admission/flyte-admission/expand"
+	"github.com/flyte-admission/flyte-admission/task"
 )
 
 // FuzzExpandRaw: any object bytes yield a result or an *expand.Error with a
@@ -41,6 +42,11 @@ func FuzzExpandRaw(f *testing.F) {
 		}
 		if !json.Valid(patch) {
 			t.Fatalf("patch is not valid JSON: %s", patch)
+		}
+		// The output is bounded whatever the input: a patch never exceeds
+		// what the apiserver could store plus the input it came with.
+		if len(patch) > task.MaxObjectBytes+2*len(raw) {
+			t.Fatalf("a %d-byte input made a %d-byte patch", len(raw), len(patch))
 		}
 	})
 }

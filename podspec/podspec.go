@@ -32,6 +32,9 @@ type Result struct {
 	Labels, Annotations map[string]string
 	// Primary is the name of the primary container.
 	Primary string
+	// Bytes estimates the size of Spec as JSON: what each further copy of it
+	// adds to an expansion (see task.Task.Grow).
+	Bytes int
 }
 
 // PrimaryIndex returns the index of the primary container, or -1.
@@ -218,6 +221,13 @@ func PlatformOf(cfg *config.Config) Platform {
 func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate) error {
 	vars := newArgVars(b.t)
 	env, envFrom := b.decorations()
+	// Charge the pod before building it: every container gets the
+	// decorations, so a template of many small containers makes a large pod.
+	n := len(res.Spec.InitContainers) + len(res.Spec.Containers)
+	res.Bytes = estimateBytes(&res.Spec) + n*(envBytes(env)+estimatedEnvFromBytes*len(envFrom))
+	if err := b.t.Grow(b.podField(), res.Bytes); err != nil {
+		return err
+	}
 	platform := b.platform()
 	var tmpl *corev1.PodSpec
 	if base != nil {
@@ -559,4 +569,54 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// podField is the template field a pod comes from, for errors.
+func (b *builder) podField() string {
+	if b.t.Template.GetK8SPod() != nil {
+		return tf + ".k8sPod.podSpec"
+	}
+	return tf + ".container"
+}
+
+// Estimates of JSON sizes, for task.Task.Grow: what a pod may add to an
+// expansion. They count what an input can make large (strings, lists) and
+// a fixed amount per item for the rest.
+const (
+	estimatedItemBytes    = 32
+	estimatedEnvFromBytes = 96
+	estimatedPodBytes     = 512
+)
+
+func envBytes(env []corev1.EnvVar) int {
+	n := 0
+	for i := range env {
+		n += len(env[i].Name) + len(env[i].Value) + estimatedItemBytes
+		if env[i].ValueFrom != nil {
+			n += estimatedEnvFromBytes
+		}
+	}
+	return n
+}
+
+func stringsBytes(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	return n
+}
+
+// estimateBytes estimates the JSON size of a pod spec before it is
+// customized.
+func estimateBytes(spec *corev1.PodSpec) int {
+	n := estimatedPodBytes + (len(spec.Volumes)+len(spec.Tolerations))*estimatedEnvFromBytes
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			n += estimatedPodBytes + len(c.Name) + len(c.Image) + stringsBytes(c.Command) + stringsBytes(c.Args) +
+				envBytes(c.Env) + (len(c.EnvFrom)+len(c.VolumeMounts)+len(c.Ports))*estimatedEnvFromBytes
+		}
+	}
+	return n
 }

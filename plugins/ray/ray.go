@@ -53,7 +53,7 @@ func (Plugin) NewObject() client.Object { return &rayv1.RayJob{} }
 const customField = task.TemplateField + ".custom"
 
 // Expand implements plugins.Plugin (Flyte's BuildResource for Ray).
-func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
+func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
 	msg, err := t.Custom(&flyteplugins.RayJob{})
 	if err != nil {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s], Err: [%v]", t.Template.GetCustom(), err)
@@ -110,6 +110,13 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	// Worker groups.
 	workers := make([]rayv1.WorkerGroupSpec, 0, len(cluster.GetWorkerGroupSpec()))
 	for i, g := range cluster.GetWorkerGroupSpec() {
+		// Each group is a copy of the pod: charged before it is made.
+		if err := t.Grow(fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i), res.Bytes); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		w := res.Spec.DeepCopy()
 		wc := &w.Containers[primary]
 		wc.Name, wc.Args = WorkerContainer, nil
