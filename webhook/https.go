@@ -86,7 +86,9 @@ type httpsServer struct {
 	started  bool
 	addr     atomic.Pointer[string]
 	draining atomic.Bool
-	srv      atomic.Pointer[http.Server] // once started
+	// work is the budget of the requests in flight (set by guard).
+	work *budget
+	srv  atomic.Pointer[http.Server] // once started
 }
 
 var _ ctrlwebhook.Server = (*httpsServer)(nil)
@@ -190,7 +192,7 @@ func (h *httpsServer) Start(ctx context.Context) error {
 	return nil
 }
 
-func or(d, def time.Duration) time.Duration {
+func or[T time.Duration | int64](d, def T) T {
 	if d > 0 {
 		return d
 	}
@@ -215,26 +217,13 @@ func (w logWriter) Write(p []byte) (int, error) {
 // serving; the admission handlers have their own recovery, see guarded).
 func (h *httpsServer) guard(next http.Handler) http.Handler {
 	limit := or(h.opts.RequestTimeout, DefaultRequestTimeout)
-	maxInFlight := int64(h.opts.MaxInFlight)
+	maxInFlight := h.opts.MaxInFlight
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
-	var inFlight atomic.Int64
+	work := newBudget(or(h.opts.MemoryBudget, DefaultMemoryBudget), maxInFlight)
+	h.work = work
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Beyond MaxInFlight, answer at once rather than queue: under
-		// overload queued requests (and the connections the apiserver opens
-		// for them) grow memory without bound; a 429 is a failed webhook
-		// call to the apiserver, handled by the failure policy.
-		if maxInFlight > 0 {
-			if inFlight.Add(1) > maxInFlight {
-				inFlight.Add(-1)
-				rejectedTotal.Inc()
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, fmt.Sprintf("more than %d admission requests in flight: retry", maxInFlight), http.StatusTooManyRequests)
-				return
-			}
-			defer inFlight.Add(-1)
-		}
 		rw := &watchWriter{ResponseWriter: w}
 		if h.draining.Load() {
 			rw.Header().Set("Connection", "close")
@@ -279,7 +268,28 @@ func (h *httpsServer) guard(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
-		next.ServeHTTP(rw, r.WithContext(ctx))
+		// Charge the review before reading its body, waiting for memory
+		// while its deadline allows; beyond the count limit, or with no
+		// memory in time, answer 429 rather than queue: a 429 is a failed
+		// webhook call to the apiserver, handled by the failure policy.
+		ticket, err := work.admit(ctx, r.ContentLength)
+		if err != nil {
+			rejectedTotal.Inc()
+			rw.Header().Set("Retry-After", "1")
+			msg := fmt.Sprintf("more than %d admission requests in flight: retry", maxInFlight)
+			if errors.Is(err, errNoMemory) {
+				msg = "the admission requests in flight hold all of the webhook's memory budget: retry"
+			}
+			http.Error(rw, msg, http.StatusTooManyRequests)
+			return
+		}
+		defer ticket.done()
+		// The body must arrive within the deadline too: a slow upload holds
+		// its charge no longer than a review may take.
+		if dl, ok := ctx.Deadline(); ok {
+			_ = http.NewResponseController(w).SetReadDeadline(dl)
+		}
+		next.ServeHTTP(rw, r.WithContext(withTicket(ctx, ticket)))
 	})
 }
 
@@ -313,7 +323,15 @@ func (g *guarded) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	start := time.Now()
 	done := make(chan admission.Response, 1)
+	// The work holds the review's charge until it ends, answered or not.
+	ticket := ticketOf(ctx)
+	if ticket != nil {
+		ticket.hold()
+	}
 	go func() {
+		if ticket != nil {
+			defer ticket.done()
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				panicsTotal.WithLabelValues(g.name).Inc()

@@ -99,6 +99,11 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 		env.Templates = m.Templates()
 	}
 	x := expand.Expander{Registry: m.Registry, Env: env}
+	release, err := chargeExpansion(ctx)
+	if err != nil {
+		return admission.Errored(http.StatusTooManyRequests, fmt.Errorf("no memory for the expansion in time: %w", err)), ResultError, ""
+	}
+	defer release()
 	res, err := x.ExpandDecoded(ctx, obj, oldRaw)
 	if err != nil {
 		var xe *expand.Error
@@ -118,6 +123,9 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	patch, err := expand.MarshalPatch(res.Patch)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode patch: %w", err)), ResultError, ""
+	}
+	if len(patch) > maxPatchBytes {
+		return Denied(gk, objectName(req), field.ErrorList{field.TooLong(field.NewPath("spec"), field.OmitValueType{}, maxPatchBytes)}), ResultDenied, policyExpansion
 	}
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
 		Allowed: true, Patch: patch, PatchType: &jsonPatchType,
@@ -161,6 +169,10 @@ func objectName(req admission.Request) string {
 	_ = json.Unmarshal(req.Object.Raw, &m)
 	return m.Metadata.GenerateName
 }
+
+// maxPatchBytes bounds the patch of an expansion: the object it makes is at
+// most task.MaxObjectBytes, and the patch holds little more.
+const maxPatchBytes = 2 * task.MaxObjectBytes
 
 // Bounds of a denial: the message goes back to the user through the
 // apiserver, and an error may echo a large piece of the input.

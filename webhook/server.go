@@ -45,6 +45,12 @@ type Options struct {
 	// negative: no limit). More are answered 429 at once, keeping memory
 	// bounded under overload.
 	MaxInFlight int
+	// MemoryBudget bounds the memory of the requests being handled, in bytes
+	// (default DefaultMemoryBudget): each is charged what a review of its
+	// size may cost before its body is read, each expansion what an
+	// expansion may cost, and a request finding no memory within its
+	// deadline is answered 429.
+	MemoryBudget int64
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout of the
 	// HTTPS server (defaults DefaultReadHeaderTimeout, ... : 5s, 10s, 15s,
 	// 120s).
