@@ -118,8 +118,8 @@ func amplifiers() map[string]map[string]any {
 	pods.WriteString(`]}}}`)
 	groups := strings.TrimSuffix(strings.Repeat(`{"groupName":"g","replicas":1},`, 200), ",")
 	return map[string]map[string]any{
-		"YAML aliases": obj("sparkoperator.k8s.io/v1beta2", "SparkApplication", alias.String()),
-		"long list": obj("ray.io/v1", "RayJob", `{"type":"ray","custom":{"l":[`+strings.TrimSuffix(strings.Repeat("1,", 120_000), ",")+`]}}`),
+		"YAML aliases":    obj("sparkoperator.k8s.io/v1beta2", "SparkApplication", alias.String()),
+		"long list":       obj("ray.io/v1", "RayJob", `{"type":"ray","custom":{"l":[`+strings.TrimSuffix(strings.Repeat("1,", 120_000), ",")+`]}}`),
 		"many containers": obj("sparkoperator.k8s.io/v1beta2", "SparkApplication", pods.String()),
 		"many worker groups": obj("ray.io/v1", "RayJob", `{"type":"ray","container":{"image":"i","args":["`+strings.Repeat("a", 100<<10)+
 			`"]},"custom":{"rayCluster":{"workerGroupSpec":[`+groups+`]}}}`),
