@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/task"
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -207,4 +210,48 @@ func TestAmplificationBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, resp.Allowed)
 	require.NotEmpty(t, resp.Patch)
+}
+
+// TestReviewCostBound measures what a review of each shape allocates (an
+// upper bound of what it holds at once) and checks it against what the
+// budget charges for it: reviewCost of its body, plus expansionBytes when
+// it expands. The examples, their expansions sent again (UPDATE) and every
+// amplification shape are measured.
+func TestReviewCostBound(t *testing.T) {
+	m, v := examplesHandlers(t)
+	mutate, err := admissionHandler(mutateName, m, logr.Discard())
+	require.NoError(t, err)
+	validate, err := admissionHandler(validateName, v, logr.Discard())
+	require.NoError(t, err)
+	bodies := map[string][]byte{}
+	for name, obj := range amplifiers() {
+		bodies["amplifier: "+name] = review(t, admissionv1.Create, obj, nil, false)
+	}
+	for i, obj := range seedSkeletons(t) {
+		bodies[fmt.Sprintf("skeleton %d", i)] = review(t, admissionv1.Create, obj, nil, false)
+		if full := mustExpandOrNil(t, obj); full != nil {
+			bodies[fmt.Sprintf("update of expansion %d", i)] = review(t, admissionv1.Update, obj, full, false)
+		}
+	}
+	task.SetCacheBytes(0) // every review pays for its decoding
+	defer task.SetCacheBytes(task.DefaultCacheBytes)
+	var worst float64
+	for name, body := range bodies {
+		for _, h := range []http.Handler{mutate, validate} {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(rec, req)
+			runtime.ReadMemStats(&after)
+			require.Equal(t, http.StatusOK, rec.Code, name)
+			used := int64(after.TotalAlloc - before.TotalAlloc)
+			charged := reviewCost(int64(len(body))) + expansionBytes
+			worst = max(worst, float64(used)/float64(charged))
+			require.Less(t, used, charged, "%s: %d bytes allocated for a %d-byte body, %d charged", name, used, len(body), charged)
+		}
+	}
+	t.Logf("%d reviews: at most %.0f%% of their charge allocated", 2*len(bodies), 100*worst)
 }

@@ -160,7 +160,7 @@ func seedSkeletons(f testing.TB) []map[string]any {
 
 // mustExpandOrNil is the offline expansion of obj with the examples'
 // configuration, or nil when it does not expand.
-func mustExpandOrNil(f *testing.F, obj map[string]any) map[string]any {
+func mustExpandOrNil(f testing.TB, obj map[string]any) map[string]any {
 	out, err := offline(f, loadConfig(f, "../examples/config/plugins.yaml"), nil, obj)
 	if err != nil {
 		return nil
