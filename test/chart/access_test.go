@@ -1,8 +1,16 @@
 package chart
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flyte-admission/flyte-admission/test/testpki"
+	"github.com/flyte-admission/flyte-admission/webhook"
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -152,4 +160,50 @@ func TestClientAuth(t *testing.T) {
 			require.True(t, mounted)
 		})
 	}
+}
+
+// serveWithClientAuth installs the chart with clientAuth on (CA from a
+// Secret) in cert-manager mode, runs the pod's command with the Secrets'
+// files where the pod mounts them, and checks that a review without a client
+// certificate is refused by a TLS alert and one with the apiserver's
+// certificate is answered.
+func serveWithClientAuth(t *testing.T, k kube) {
+	const ns = "fa-clientauth"
+	rel := release{Name: "ca", Namespace: ns, Values: mergeValues(clientAuthValues, map[string]any{
+		"certs": map[string]any{"mode": "cert-manager"}, "watcher": map[string]any{"enabled": false}})}
+	r := mustRender(t, rel)
+	k.namespace(t, ns, nil)
+	k.must(t, []byte(r.Manifest), "apply", "-f", "-")
+	var d appsv1.Deployment
+	into(t, r.get(t, "Deployment", "ca-flyte-admission"), &d)
+	var cm corev1.ConfigMap
+	into(t, r.get(t, "ConfigMap", "ca-flyte-admission-config"), &cm)
+
+	servingCA, clientCA := testpki.NewCA(t, "serving CA"), testpki.NewCA(t, "apiserver webhook client CA")
+	serving := servingCA.Serving(t, "127.0.0.1")
+	p := startServe(t, d, cm, map[string]map[string][]byte{
+		"ca-flyte-admission-tls": {"tls.crt": serving.CertPEM, "tls.key": serving.KeyPEM, "ca.crt": servingCA.PEM},
+		"apiserver-client-ca":    {"ca.crt": clientCA.PEM},
+	}, serviceAccount{k: k, ns: ns, name: "ca-flyte-admission"})
+
+	addr := "127.0.0.1:" + strconv.Itoa(p.port)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(servingCA.PEM))
+	refusal := testpki.TLSRefusal(t, addr, roots, nil, 0)
+	require.ErrorContains(t, refusal, "remote error: tls: ", "no client certificate")
+	t.Logf("without a client certificate: %v", refusal)
+
+	cert := clientCA.Client(t, "kube-apiserver").TLS(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}}}
+	review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"chart-1",
+	 "kind":{"group":"ray.io","version":"v1","kind":"RayJob"},"resource":{"group":"ray.io","version":"v1","resource":"rayjobs"},
+	 "name":"plain","namespace":"team-a","operation":"CREATE",
+	 "object":{"apiVersion":"ray.io/v1","kind":"RayJob","metadata":{"name":"plain","namespace":"team-a"},"spec":{"entrypoint":"python -V"}}}}`
+	resp, err := hc.Post("https://"+addr+webhook.ValidatePath, "application/json", strings.NewReader(review))
+	require.NoError(t, err, "the apiserver's certificate is accepted:\n%s", p.log)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.Contains(t, string(body), `"uid":"chart-1"`)
 }
