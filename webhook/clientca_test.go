@@ -95,7 +95,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	post := func(cert *tls.Certificate, maxVersion uint16) (*admissionv1.AdmissionResponse, error) {
 		tc := &tls.Config{RootCAs: roots, MaxVersion: maxVersion}
 		if cert != nil {
-			tc.Certificates = []tls.Certificate{*cert}
+			tc.GetClientCertificate = testpki.Always(cert)
 		}
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
 		resp, err := client.Post("https://127.0.0.1:"+strconv.Itoa(port)+MutatePath, "application/json", bytes.NewReader(body))
@@ -122,8 +122,8 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 		}{
 			{"a client certificate of the trusted CA is answered", &trusted, ""},
 			{"no client certificate is refused", nil, "remote error: tls: "},
-			{"a client certificate of another CA is refused", &other, "remote error: tls: "},
-			{"a serving certificate of the trusted CA is refused", &servingOnly, "remote error: tls: "},
+			{"a client certificate of another CA is refused", &other, "remote error: tls: unknown certificate authority"},
+			{"a serving certificate of the trusted CA is refused", &servingOnly, "remote error: tls: bad certificate"},
 		} {
 			t.Run(v.name+": "+tc.name, func(t *testing.T) {
 				var cert *tls.Certificate
@@ -155,7 +155,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	t1, t2 := trusted.TLS(t), other.TLS(t)
 	_, err = post(&t1, 0)
 	require.Error(t, err, "the replaced CA's client is refused")
-	require.ErrorContains(t, testpki.TLSRefusal(t, "127.0.0.1:"+strconv.Itoa(port), roots, &t1, 0), "remote error: tls: ")
+	require.ErrorContains(t, testpki.TLSRefusal(t, "127.0.0.1:"+strconv.Itoa(port), roots, &t1, 0), "remote error: tls: unknown certificate authority")
 	resp, err := post(&t2, 0)
 	require.NoError(t, err)
 	require.True(t, resp.Allowed)

@@ -113,8 +113,15 @@ func (ca *CA) sign(t testing.TB, tmpl *x509.Certificate) Pair {
 	}
 }
 
+// Always is a tls.Config.GetClientCertificate that presents cert whatever
+// CAs the server names (Go's client otherwise sends no certificate when its
+// issuer is not among them, and the server would never see it).
+func Always(cert *tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+}
+
 // TLSRefusal opens a TLS connection to addr (trusting roots, presenting
-// cert if not nil, at most TLS maxVersion if not 0) and reads from it
+// cert if not nil, see Always; at most TLS maxVersion if not 0) and reads from it
 // without sending anything: a server that refuses the client's certificate
 // answers with a TLS alert, returned as the error ("remote error: tls:
 // ..."). Use it to show a refusal, not an acceptance (an accepting server
@@ -126,7 +133,7 @@ func TLSRefusal(t testing.TB, addr string, roots *x509.CertPool, cert *tls.Certi
 	t.Helper()
 	tc := &tls.Config{RootCAs: roots, MaxVersion: maxVersion}
 	if cert != nil {
-		tc.Certificates = []tls.Certificate{*cert}
+		tc.GetClientCertificate = Always(cert)
 	}
 	conn, err := tls.Dial("tcp", addr, tc)
 	if err != nil {
