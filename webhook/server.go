@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,11 @@ type Options struct {
 	Certs CertSource
 	// EnableHTTP2 turns HTTP/2 on (off by default: CVE-2023-44487 / -39325).
 	EnableHTTP2 bool
+	// ClientCAs, when set, makes the TLS handshake require a client
+	// certificate signed by one of these CAs (the apiserver presents one
+	// through its AdmissionConfiguration kubeconfig); it is called at each
+	// handshake (see NewClientCAFile for a bundle reloaded from a file).
+	ClientCAs func() *x509.CertPool
 
 	// RequestTimeout bounds the handling of one admission request (default
 	// DefaultRequestTimeout, 4s: below the webhooks' timeoutSeconds; a
@@ -212,6 +218,9 @@ func (s *Server) tlsConfig(c *tls.Config) {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	c.GetCertificate = s.certs.GetCertificate
+	if s.opts.ClientCAs != nil {
+		requireClientCerts(c, s.opts.ClientCAs)
+	}
 }
 
 // requestLogger adds the request's identity to the logger only when V(1)

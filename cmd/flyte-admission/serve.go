@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,6 +54,7 @@ type serveFlags struct {
 	configPath, policies  string
 	kubeconfig, namespace string
 	enableHTTP2           bool
+	clientCAFile          string
 	reloadInterval        time.Duration
 	shutdownDelay         time.Duration
 	requestTimeout        time.Duration
@@ -176,6 +178,8 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for PodTemplate lookups (default: in-cluster when in a pod, else none)")
 	fs.StringVar(&f.namespace, "namespace", defaultNamespace(), "flyte-admission's own namespace (default PodTemplates live here)")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default)")
+	fs.StringVar(&f.clientCAFile, "client-ca-file", "",
+		"PEM bundle of CAs: the webhook then requires a client certificate signed by one of them (the apiserver's, from its AdmissionConfiguration kubeconfig) and refuses other callers during the TLS handshake; re-read every --reload-interval")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often --config and --policies are checked for changes")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "how long /readyz fails before the listeners close on shutdown")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", webhook.DefaultRequestTimeout,
@@ -310,8 +314,22 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 	} else {
 		log.Info("no cluster access (no --kubeconfig, not in a pod): tasks naming a PodTemplate will be refused")
 	}
+	if f.clientCAFile != "" && !f.webhook {
+		return errors.New("--client-ca-file applies to the webhook: it needs --webhook")
+	}
 	var runners []func(context.Context) error
 	if f.webhook {
+		var clientCAs func() *x509.CertPool
+		if f.clientCAFile != "" {
+			cas, err := webhook.NewClientCAFile(f.clientCAFile)
+			if err != nil {
+				return fmt.Errorf("--client-ca-file: %w", err)
+			}
+			cas.Interval, cas.Log = f.reloadInterval, log.WithName("reload")
+			starters = append(starters, cas)
+			checks = append(checks, cas.Check())
+			clientCAs = cas.Current
+		}
 		srv, err := webhook.NewServer(webhook.Options{
 			Host:           f.host,
 			Port:           f.port,
@@ -320,6 +338,7 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 			KeyName:        f.keyName,
 			Certs:          certs,
 			EnableHTTP2:    f.enableHTTP2,
+			ClientCAs:      clientCAs,
 			RequestTimeout: f.requestTimeout,
 			ProbeAddr:      f.probeAddr,
 			MetricsAddr:    f.metrics,
@@ -357,6 +376,7 @@ func runServe(ctx context.Context, f *serveFlags, log logr.Logger) error {
 		runners = append(runners, func(ctx context.Context) error { return servePprof(ctx, f.pprofAddr) })
 	}
 	log.Info("starting", "webhook", f.webhook, "watch", f.watch, "port", f.port, "certMode", f.certMode, "certDir", f.certDir,
+		"clientCAFile", f.clientCAFile,
 		"config", f.configPath, "policies", f.policies, "configGeneration", cfg.Current().Generation, "policyNames", pols.Current().Names())
 	g, gctx := errgroup.WithContext(ctx)
 	for _, r := range runners {

@@ -183,6 +183,9 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"--cert-mode", "magic"}, `--cert-mode "magic": want one of dir`},
 		{[]string{"--cert-dir", ""}, "--cert-dir is required"},
 		{[]string{"--kubeconfig", filepath.Join(t.TempDir(), "missing")}, "--kubeconfig"},
+		{[]string{"--client-ca-file", filepath.Join(t.TempDir(), "missing.crt")}, "--client-ca-file: client-ca: open"},
+		{[]string{"--client-ca-file", bad}, "--client-ca-file: client-ca " + bad + ": no PEM CERTIFICATE block"},
+		{[]string{"--client-ca-file", bad, "--webhook=false"}, "--client-ca-file applies to the webhook: it needs --webhook"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, stderr, code := run(t, append([]string{"serve", "--probe-addr", "0", "--metrics-addr", "0"}, tc.args...)...)

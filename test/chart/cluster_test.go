@@ -129,6 +129,7 @@ func TestCluster(t *testing.T) {
 			{"examples, monitoring, no watcher", release{Name: "fa", Namespace: "dry-examples", Values: mergeValues(monitoringValues, map[string]any{
 				"config": readYAML(t, examplesDir+"/plugins.yaml"), "policies": readYAML(t, examplesDir+"/policies.yaml"),
 				"watcher": map[string]any{"enabled": false}, "podDisruptionBudget": map[string]any{"minAvailable": "50%"}})}},
+			{"network policy and client certificates", release{Name: "fa", Namespace: "dry-access", Values: mergeValues(networkPolicyValues, clientAuthValues)}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := mustRender(t, tc.rel)
@@ -427,6 +428,8 @@ func TestCluster(t *testing.T) {
 
 		require.NotContains(t, p.log.String(), "forbidden", "the server was refused something it needs")
 
+		t.Run("client certificates from the chart's mount", func(t *testing.T) { serveWithClientAuth(t, k) })
+
 		t.Run("cert-manager mode", func(t *testing.T) {
 			// The same with certs.mode=cert-manager: no cert-manager runs here,
 			// so its Secret is written as cert-manager would (from the
@@ -530,6 +533,7 @@ func applyKinds(t *testing.T, k kube, r *rendered, kinds ...string) {
 type serveProcess struct {
 	log   *bytes.Buffer
 	probe string
+	port  int // the webhook's, on 127.0.0.1
 }
 
 // startServe runs the Deployment's container command locally: its
@@ -574,8 +578,8 @@ func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets 
 		}
 		args = append(args, a)
 	}
-	p := &serveProcess{log: &bytes.Buffer{}, probe: "127.0.0.1:" + strconv.Itoa(freeport.Port(t))}
-	args = append(args, "--host=127.0.0.1", "--port="+strconv.Itoa(freeport.Port(t)), "--probe-addr="+p.probe,
+	p := &serveProcess{log: &bytes.Buffer{}, probe: "127.0.0.1:" + strconv.Itoa(freeport.Port(t)), port: freeport.Port(t)}
+	args = append(args, "--host=127.0.0.1", "--port="+strconv.Itoa(p.port), "--probe-addr="+p.probe,
 		"--metrics-addr=127.0.0.1:"+strconv.Itoa(freeport.Port(t)), "--shutdown-delay=0s", "--kubeconfig="+sa.kubeconfig(t))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log

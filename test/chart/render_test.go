@@ -50,10 +50,11 @@ var monitoringValues = map[string]any{"metrics": map[string]any{
 
 func TestLint(t *testing.T) {
 	for name, vals := range map[string]map[string]any{
-		"defaults":     nil,
-		"ha":           haRelease.values(t),
-		"cert-manager": certManagerRelease.values(t),
-		"monitoring":   monitoringValues,
+		"defaults":                               nil,
+		"ha":                                     haRelease.values(t),
+		"cert-manager":                           certManagerRelease.values(t),
+		"monitoring":                             monitoringValues,
+		"network policy and client certificates": mergeValues(networkPolicyValues, clientAuthValues),
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := lint.AllWithKubeVersion(chartDir, vals, "flyte-admission", kubeVersion)
@@ -416,6 +417,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			[]string{"/policies/allowed-registries", "registries"}},
 		{"unknown plugin section", map[string]any{"config": map[string]any{"plugins": map[string]any{"sparkk": map[string]any{}}}}, []string{"/config/plugins", "sparkk"}},
 		{"bad port", map[string]any{"service": map[string]any{"port": 70000}}, []string{"/service/port", "maximum"}},
+		{"network policy peer without a cidr", map[string]any{"networkPolicy": map[string]any{"webhookFrom": []any{map[string]any{"ipBlock": map[string]any{}}}}},
+			[]string{"/networkPolicy/webhookFrom/0/ipBlock", "cidr"}},
+		{"network policy peer of an unknown kind", map[string]any{"networkPolicy": map[string]any{"metricsFrom": []any{map[string]any{"namespace": "monitoring"}}}},
+			[]string{"/networkPolicy/metricsFrom/0", "namespace"}},
+		{"misspelt clientAuth key", map[string]any{"clientAuth": map[string]any{"caFile": "/ca.crt"}}, []string{"/clientAuth", "caFile"}},
 		{"error ratio above 1", map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"errorRatio": 5}}}, []string{"/metrics/prometheusRule/errorRatio"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -600,6 +606,7 @@ func TestServeAcceptsTheChartsArguments(t *testing.T) {
 		"defaults": defaultRelease, "ha": haRelease, "cert-manager": certManagerRelease,
 		"watcher off, debug logs, http2": {Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{
 			"watcher": map[string]any{"enabled": false}, "server": map[string]any{"logLevel": "debug", "enableHTTP2": true}}},
+		"client certificates": {Name: "flyte-admission", Namespace: "flyte-admission", Values: clientAuthValues},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := mustRender(t, rel)

@@ -62,16 +62,21 @@ func startCluster(t *testing.T, policies string, serveArgs ...string) *cluster {
 // newCluster starts a control plane with the registration objects for opts
 // (Namespace defaults to flyte-admission; envtest points the webhooks at a
 // local port with its own serving certificate), the namespace and the
-// policies file; no serve process runs yet.
-func newCluster(t *testing.T, policies string, opts webhook.RegistrationOptions) *cluster {
+// policies file; no serve process runs yet. with may change the control
+// plane's options first.
+func newCluster(t *testing.T, policies string, opts webhook.RegistrationOptions, with ...func(*testenv.Options)) *cluster {
 	t.Helper()
 	if opts.Namespace == "" {
 		opts.Namespace = "flyte-admission"
 	}
-	env := testenv.Start(t, testenv.Options{WebhookInstallOptions: envtest.WebhookInstallOptions{
+	envOpts := testenv.Options{WebhookInstallOptions: envtest.WebhookInstallOptions{
 		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{webhook.MutatingWebhookConfiguration(opts)},
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{webhook.ValidatingWebhookConfiguration(opts)},
-	}})
+	}}
+	for _, f := range with {
+		f(&envOpts)
+	}
+	env := testenv.Start(t, envOpts)
 	ctx := context.Background()
 	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicy(opts)))
 	require.NoError(t, env.Client.Create(ctx, webhook.ValidatingAdmissionPolicyBinding(opts)))
