@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/flyte-admission/flyte-admission/test/servelog"
 	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"io"
 	"math/big"
@@ -64,21 +65,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// loggedAddress is the "address" of the first JSON log line whose message is
-// msg ("" if none yet): where a listener asked for port 0 was bound.
-func loggedAddress(log, msg string) string {
-	for _, line := range strings.Split(log, "\n") {
-		var e struct {
-			Msg     string `json:"msg"`
-			Address string `json:"address"`
-		}
-		if json.Unmarshal([]byte(line), &e) == nil && e.Msg == msg {
-			return e.Address
-		}
-	}
-	return ""
-}
-
 func httpGet(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -117,8 +103,8 @@ func TestServe(t *testing.T) {
 	}()
 	var webhookAddr, probeAddr string
 	waitFor(t, "listening", func() bool {
-		webhookAddr = loggedAddress(errOut.String(), "serving webhooks")
-		probeAddr = loggedAddress(errOut.String(), "serving probes/metrics")
+		webhookAddr = servelog.Address(errOut.String(), servelog.Webhook)
+		probeAddr = servelog.Address(errOut.String(), servelog.ProbesMetrics)
 		return webhookAddr != "" && probeAddr != ""
 	})
 	probe := "http://" + probeAddr
