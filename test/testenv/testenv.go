@@ -121,7 +121,9 @@ const ControlPlaneScript = "hack/build-control-plane.sh"
 // child processes that read the variable.
 func Assets() (string, error) { return assets() }
 
-var assets = sync.OnceValues(func() (string, error) {
+var assets = sync.OnceValues(resolveAssets)
+
+func resolveAssets() (string, error) {
 	if dir := os.Getenv(AssetsEnv); dir != "" {
 		return dir, nil
 	}
@@ -144,7 +146,7 @@ var assets = sync.OnceValues(func() (string, error) {
 		return "", fmt.Errorf("export %s: %w", AssetsEnv, err)
 	}
 	return dir, nil
-})
+}
 
 // findScript looks for ControlPlaneScript in the working directory (a test's
 // is its package directory) and its parents.
