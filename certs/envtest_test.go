@@ -3,11 +3,11 @@ package certs
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net"
 	"net/http"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +20,14 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/flyte-admission/flyte-admission/test/testenv"
 )
 
 // TestEnvtestRotationWithoutFailedRequests runs against a real kube-apiserver
@@ -37,13 +40,12 @@ import (
 // may fail.
 func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: the rotation run takes ~35s")
+		t.Skip("-short: the rotation run takes about 30s")
 	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is empty: export KUBEBUILDER_ASSETS=$(hack/build-control-plane.sh)")
-	}
-	ctrllog.SetLogger(logr.Discard()) // controller-runtime's own (webhook server, certwatcher)
-	env := &envtest.Environment{}
+	assets, err := testenv.Assets()
+	require.NoError(t, err)
+	ctrllog.SetLogger(logr.Discard()) // controller-runtime's own (certwatcher)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
 	cfg, err := env.Start()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = env.Stop() })
@@ -57,7 +59,17 @@ func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: "probe", Labels: map[string]string{"certs-test": "probe"}}}))
 
-	ports := []int{freeport.Port(t), freeport.Port(t)}
+	// The replicas' listeners, bound first (port 0: any free port) so that
+	// the webhook configurations can name their ports.
+	var lns []net.Listener
+	var ports []int
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ln.Close() }) // if the test fails before Serve owns it
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
 	timeout := int32(5)
@@ -137,14 +149,24 @@ func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for i, m := range ms {
-		srv := webhook.NewServer(webhook.Options{
-			Host: "127.0.0.1", Port: ports[i], CertDir: m.o.CertDir,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-		})
-		srv.Register("/mutate", closing(allow))
-		srv.Register("/validate", closing(allow))
-		wg.Add(2)
-		go func() { defer wg.Done(); _ = srv.Start(ctx) }()
+		// What controller-runtime's webhook server does, on our listener: the
+		// certificate files followed by a certwatcher.
+		cw, err := certwatcher.New(filepath.Join(m.o.CertDir, CertFile), filepath.Join(m.o.CertDir, KeyFile))
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		mux.Handle("/mutate", closing(allow))
+		mux.Handle("/validate", closing(allow))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		tlsLn := tls.NewListener(lns[i], &tls.Config{GetCertificate: cw.GetCertificate, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
+		wg.Add(4)
+		go func() { defer wg.Done(); _ = cw.Start(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(tlsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("replica %d: serve: %v", i, err)
+			}
+		}()
+		go func() { defer wg.Done(); <-ctx.Done(); _ = srv.Close() }()
 		go func() { defer wg.Done(); _ = m.Start(ctx) }()
 	}
 	defer wg.Wait()
@@ -167,15 +189,19 @@ func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { probe(); return len(served) > 0 }, 10*time.Second, 50*time.Millisecond)
 
-	start := time.Now()
+	// Create ConfigMaps until the servers have presented 6 serving
+	// certificates from 2 CAs (renewals and a CA rotation seen on the wire:
+	// events, however slow the machine); the deadline only guards a hang.
+	hang := time.Now().Add(5 * time.Minute)
 	var created, failed int
 	var failures []string
-	for i := 0; time.Since(start) < 32*time.Second; i++ {
+	for i := 0; len(served) < 6 || len(issuers) < 2; i++ {
+		require.False(t, time.Now().After(hang), "no rotation seen: %d serving certificates from %d CAs", len(served), len(issuers))
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "probe", Name: fmt.Sprintf("cm-%d", i)}}
 		if err := c.Create(ctx, cm); err != nil {
 			failed++
 			if len(failures) < 5 {
-				failures = append(failures, fmt.Sprintf("%s: %v", time.Since(start).Round(time.Millisecond), err))
+				failures = append(failures, fmt.Sprintf("%s: %v", cm.Name, err))
 			}
 		} else {
 			created++
@@ -187,8 +213,7 @@ func TestEnvtestRotationWithoutFailedRequests(t *testing.T) {
 		created, failed, calls.Load(), len(served), len(issuers))
 	require.Zero(t, failed, "requests failed during rotation:\n%s", strings.Join(failures, "\n"))
 	require.GreaterOrEqual(t, calls.Load(), int64(3*created), "every create went through the three webhooks")
-	require.GreaterOrEqual(t, len(served), 6, "serving certificates were renewed")
-	require.GreaterOrEqual(t, len(issuers), 2, "the CA was rotated")
+	require.Positive(t, created)
 
 	// Shutdown leaves the webhook configurations in place.
 	cancel()

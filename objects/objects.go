@@ -132,7 +132,10 @@ func Into(m map[string]any, into any) error {
 }
 
 // Write writes objects as YAML documents or as JSON (one object as itself,
-// several as a v1 List, like kubectl).
+// several as a v1 List, like kubectl). Both print every object's keys in one
+// canonical order, sorted, whatever the maps hold (pre-encoded JSON such as
+// an expansion's spec keeps its struct order otherwise), so that output read
+// back and written again is the same bytes.
 func Write(w io.Writer, format string, objs []map[string]any) error {
 	switch format {
 	case "json":
@@ -140,9 +143,21 @@ func Write(w io.Writer, format string, objs []map[string]any) error {
 		if len(objs) == 1 {
 			v = objs[0]
 		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		// Decoded as plain maps (numbers kept as written), encoded again:
+		// encoding/json sorts map keys.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var plain any
+		if err := dec.Decode(&plain); err != nil {
+			return err
+		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return enc.Encode(plain)
 	case "yaml", "":
 		for i, o := range objs {
 			if i > 0 {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -51,8 +49,7 @@ func startLiveCtx(t testing.TB, parent context.Context, opts Options) *liveServe
 	t.Helper()
 	dir := t.TempDir()
 	caPEM := selfSigned(t, dir, 1)
-	port := freeport.Port(t)
-	opts.Host, opts.Port, opts.CertDir = "127.0.0.1", port, dir
+	opts.Host, opts.Port, opts.CertDir = "127.0.0.1", 0, dir // port 0: any free port
 	if opts.Mutator == nil || opts.Validator == nil {
 		m, v := examplesHandlers(t)
 		if opts.Mutator == nil {
@@ -65,8 +62,7 @@ func startLiveCtx(t testing.TB, parent context.Context, opts Options) *liveServe
 	srv, err := NewServer(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(parent)
-	l := &liveServer{Server: srv, addr: "127.0.0.1:" + strconv.Itoa(port), cancel: cancel, done: make(chan error, 1)}
-	l.base = "https://" + l.addr
+	l := &liveServer{Server: srv, cancel: cancel, done: make(chan error, 1)}
 	l.pool = x509.NewCertPool()
 	require.True(t, l.pool.AppendCertsFromPEM(caPEM))
 	l.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -75,6 +71,8 @@ func startLiveCtx(t testing.TB, parent context.Context, opts Options) *liveServe
 	}}
 	go func() { l.done <- srv.Start(ctx) }()
 	eventually(t, "webhook server ready", func() bool { return srv.Ready() == nil })
+	l.addr = srv.WebhookAddr() // bound: Ready dials it
+	l.base = "https://" + l.addr
 	t.Cleanup(func() { l.stop(t) })
 	return l
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestResourcesMatchThePlugins(t *testing.T) {
@@ -40,7 +41,7 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 		{Name: "not-being-deleted", Expression: "!has(object.metadata.deletionTimestamp)"},
 		{Name: "has-task-template", Expression: "has(object.metadata.annotations) && 'flyte.org/task-template' in object.metadata.annotations"},
 	}, w.MatchConditions)
-	require.Equal(t, &admissionregistrationv1.ServiceReference{Namespace: "flyte", Name: "flyte-admission", Path: ptr("/mutate"), Port: ptr(int32(443))}, w.ClientConfig.Service)
+	require.Equal(t, &admissionregistrationv1.ServiceReference{Namespace: "flyte", Name: "flyte-admission", Path: ptr.To("/mutate"), Port: ptr.To(int32(443))}, w.ClientConfig.Service)
 	require.Equal(t, []byte("PEM"), w.ClientConfig.CABundle)
 	requireRules(t, w.Rules)
 	requireSelector(t, w.NamespaceSelector, "flyte")
@@ -145,5 +146,3 @@ func requireSelector(t *testing.T, s *metav1.LabelSelector, ownNamespace string)
 		{Key: "flyte.org/admission", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"disabled"}},
 	}, s.MatchExpressions)
 }
-
-func ptr[T any](v T) *T { return &v }

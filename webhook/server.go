@@ -24,7 +24,8 @@ import (
 
 // Options configure a Server. The zero value of each field is its default.
 type Options struct {
-	// Host and Port the webhook listens on (default all addresses, 9443).
+	// Host and Port the webhook listens on (default all addresses; Port 0
+	// is any free port: WebhookAddr says which once Start has bound it).
 	Host string
 	Port int
 	// CertDir holds CertName and KeyName (default tls.crt, tls.key); used
@@ -63,8 +64,9 @@ type Options struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
 	// ProbeAddr serves /healthz and /readyz over plain HTTP, MetricsAddr
-	// /metrics; "" or "0" disables one, the same address (not port 0) serves
-	// both.
+	// /metrics; "" or "0" disables one; port 0 is any free port (see
+	// ProbeAddr and MetricsAddr methods); the same address serves both from
+	// one listener (port 0 included).
 	ProbeAddr, MetricsAddr string
 
 	// Mutator and Validator are served at MutatePath and ValidatePath.
@@ -115,9 +117,6 @@ type Server struct {
 func NewServer(opts Options) (*Server, error) {
 	if opts.Mutator == nil || opts.Validator == nil {
 		return nil, errors.New("webhook server: both a Mutator and a Validator are required")
-	}
-	if opts.Port == 0 {
-		opts.Port = ctrlwebhook.DefaultPort
 	}
 	if opts.CertName == "" {
 		opts.CertName = "tls.crt"
@@ -243,6 +242,11 @@ func (s *Server) notDraining() error {
 // replica serves.
 func (s *Server) NeedLeaderElection() bool { return false }
 
+// WebhookAddr returns the address the webhook's TLS listener is bound to
+// (host:port; the port chosen when Options.Port is 0) once Start has opened
+// it, "" before.
+func (s *Server) WebhookAddr() string { return s.https.Addr() }
+
 // ProbeAddr and MetricsAddr return the bound listener addresses once Start
 // has opened them ("" before, or when disabled).
 func (s *Server) ProbeAddr() string { return load(&s.probe) }
@@ -337,7 +341,7 @@ func (s *Server) Start(ctx context.Context) error {
 		listeners = append(listeners, l)
 	}
 	if enabled(s.opts.MetricsAddr) {
-		if len(listeners) > 0 && s.opts.MetricsAddr == s.opts.ProbeAddr && !strings.HasSuffix(s.opts.ProbeAddr, ":0") {
+		if len(listeners) > 0 && s.opts.MetricsAddr == s.opts.ProbeAddr {
 			s.metricsRoutes(listeners[0].mux)
 			listeners[0].bound = append(listeners[0].bound, &s.metrics)
 		} else {

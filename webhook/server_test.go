@@ -10,14 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,12 +94,12 @@ func TestServer(t *testing.T) {
 	cfg := loadConfig(t, "../examples/config/plugins.yaml")
 	certs := NewDirCerts(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 	certs.Poll, certs.Interval = 20*time.Millisecond, 50*time.Millisecond
-	port := freeport.Port(t)
 	srv, err := NewServer(Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		Certs:     certs,
-		ProbeAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+		Host:  "127.0.0.1",
+		Port:  0, // any free port: WebhookAddr says which
+		Certs: certs,
+		// Two address strings, two listeners (the same string would share one).
+		ProbeAddr: "127.0.0.1:0", MetricsAddr: "localhost:0",
 		Mutator:   &Mutator{Registry: registry, Config: func() *config.Config { return cfg }, Now: fixedNow},
 		Validator: &Validator{Registry: registry, Config: func() *config.Config { return cfg }, Policies: func() *policy.Set { return nil }},
 		ReadyChecks: []Check{{Name: "config", Informational: true, Check: func() error {
@@ -118,8 +116,13 @@ func TestServer(t *testing.T) {
 		<-done
 	}()
 
-	eventually(t, "probe listener", func() bool { return srv.ProbeAddr() != "" && srv.MetricsAddr() != "" })
+	eventually(t, "listeners", func() bool { return srv.ProbeAddr() != "" && srv.MetricsAddr() != "" && srv.WebhookAddr() != "" })
 	probe, metrics := "http://"+srv.ProbeAddr(), "http://"+srv.MetricsAddr()
+	require.NotEqual(t, srv.ProbeAddr(), srv.MetricsAddr())
+	addr := srv.WebhookAddr()
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	require.NotEqual(t, "0", port, "the bound port, not the asked-for one")
 	code, body := get(t, probe+"/healthz")
 	require.Equal(t, http.StatusOK, code)
 	code, body = get(t, probe+"/readyz")
@@ -137,7 +140,7 @@ func TestServer(t *testing.T) {
 		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2: true,
 	}}
-	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	base := "https://" + addr
 	post := func(path string, body []byte) *admissionv1.AdmissionResponse {
 		resp, err := client.Post(base+path, "application/json", bytes.NewReader(body))
 		require.NoError(t, err)
@@ -161,7 +164,7 @@ func TestServer(t *testing.T) {
 	require.True(t, resp.Allowed, "the expansion passes validation")
 
 	// TLS below 1.2 is refused.
-	_, err = tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11})
+	_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11})
 	require.Error(t, err)
 
 	code, body = get(t, metrics+"/metrics")
@@ -182,7 +185,7 @@ func TestServer(t *testing.T) {
 	newPool := x509.NewCertPool()
 	require.True(t, newPool.AppendCertsFromPEM(newPEM))
 	eventually(t, "rotated certificate", func() bool {
-		c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{RootCAs: newPool})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: newPool})
 		if err != nil {
 			return false
 		}
@@ -208,13 +211,15 @@ func TestServer(t *testing.T) {
 func TestServerSharedProbeAndMetricsAddress(t *testing.T) {
 	dir := t.TempDir()
 	selfSigned(t, dir, 1)
-	addr := "127.0.0.1:" + strconv.Itoa(freeport.Port(t))
-	srv, err := NewServer(Options{Host: "127.0.0.1", Port: freeport.Port(t), CertDir: dir, ProbeAddr: addr, MetricsAddr: addr,
+	// The same address, port 0 included: one listener on one free port.
+	srv, err := NewServer(Options{Host: "127.0.0.1", CertDir: dir, ProbeAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
 		Mutator: &Mutator{Registry: registry}, Validator: &Validator{Registry: registry}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
+	eventually(t, "probe listener", func() bool { return srv.ProbeAddr() != "" })
+	addr := srv.ProbeAddr()
 	eventually(t, "ready", func() bool { c, _ := get(t, "http://"+addr+"/readyz"); return c == http.StatusOK })
 	code, body := get(t, "http://"+addr+"/metrics")
 	require.Equal(t, http.StatusOK, code)

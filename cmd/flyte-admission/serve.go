@@ -166,7 +166,7 @@ SIGTERM or SIGINT: /readyz fails, --shutdown-delay passes, in-flight requests dr
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.host, "host", "", "address the webhook listens on (default all)")
-	fs.IntVar(&f.port, "port", 9443, "webhook HTTPS port")
+	fs.IntVar(&f.port, "port", 9443, "webhook HTTPS port (0: any free port, logged with \"serving webhooks\")")
 	fs.StringVar(&f.certMode, "cert-mode", "dir", "where certificates come from: "+strings.Join(modeNames(), ", "))
 	fs.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding the serving certificate and key (reloaded when they change)")
 	fs.StringVar(&f.certName, "tls-cert-name", "tls.crt", "serving certificate file name in --cert-dir")

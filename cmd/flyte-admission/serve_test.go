@@ -12,7 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
+	"github.com/flyte-admission/flyte-admission/test/servelog"
 	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"io"
 	"math/big"
@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,14 +85,13 @@ func TestServe(t *testing.T) {
 	pool := writeCert(t, dir)
 	policies := filepath.Join(dir, "policies.yaml")
 	require.NoError(t, os.WriteFile(policies, []byte("invariants: {mode: enforce}\n"), 0o600))
-	port, probePort := freeport.Port(t), freeport.Port(t)
-	probe := "http://127.0.0.1:" + strconv.Itoa(probePort)
-
 	var errOut syncbuf.Buffer
 	cmd := newRootCmd(strings.NewReader(""), io.Discard, &errOut)
-	cmd.SetArgs([]string{"serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+	// Port 0: any free port; the log says which (one probe/metrics listener:
+	// the same address).
+	cmd.SetArgs([]string{"serve", "--host", "127.0.0.1", "--port", "0",
 		"--cert-dir", dir, "--tls-cert-name", "serving.crt", "--tls-key-name", "serving.key",
-		"--probe-addr", "127.0.0.1:" + strconv.Itoa(probePort), "--metrics-addr", "127.0.0.1:" + strconv.Itoa(probePort),
+		"--probe-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--config", "../../examples/config/plugins.yaml", "--policies", policies,
 		"--reload-interval", "20ms", "--shutdown-delay", "0s", "--zap-log-level", "info"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,6 +101,13 @@ func TestServe(t *testing.T) {
 		cancel()
 		<-done
 	}()
+	var webhookAddr, probeAddr string
+	waitFor(t, "listening", func() bool {
+		webhookAddr = servelog.Address(errOut.String(), servelog.Webhook)
+		probeAddr = servelog.Address(errOut.String(), servelog.ProbesMetrics)
+		return webhookAddr != "" && probeAddr != ""
+	})
+	probe := "http://" + probeAddr
 	waitFor(t, "ready", func() bool { c, _ := httpGet(probe + "/readyz"); return c == http.StatusOK })
 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -118,7 +123,7 @@ func TestServe(t *testing.T) {
 				Kind: metav1.GroupVersionKind{Group: gv[0], Version: gv[1], Kind: obj["kind"].(string)}, Object: runtime.RawExtension{Raw: raw}},
 		})
 		require.NoError(t, err)
-		resp, err := client.Post("https://127.0.0.1:"+strconv.Itoa(port)+path, "application/json", bytes.NewReader(body))
+		resp, err := client.Post("https://"+webhookAddr+path, "application/json", bytes.NewReader(body))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var out admissionv1.AdmissionReview

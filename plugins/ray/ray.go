@@ -21,6 +21,7 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -102,7 +103,7 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	headSpec := rayv1.HeadGroupSpec{
 		Template:       corev1.PodTemplateSpec{Spec: *head},
 		ServiceType:    corev1.ServiceType(cfg.ServiceType),
-		EnableIngress:  ptr(cfg.EnableIngress),
+		EnableIngress:  ptr.To(cfg.EnableIngress),
 		RayStartParams: headStartParams(cluster.GetHeadGroupSpec(), cfg),
 	}
 	headSpec.Template.Labels, headSpec.Template.Annotations = headLabels, headAnn
@@ -131,9 +132,9 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		replicas := g.GetReplicas()
 		spec := rayv1.WorkerGroupSpec{
 			GroupName:      g.GetGroupName(),
-			Replicas:       ptr(replicas),
-			MinReplicas:    ptr(min(g.GetMinReplicas(), replicas)),
-			MaxReplicas:    ptr(max(g.GetMaxReplicas(), replicas)),
+			Replicas:       ptr.To(replicas),
+			MinReplicas:    ptr.To(min(g.GetMinReplicas(), replicas)),
+			MaxReplicas:    ptr.To(max(g.GetMaxReplicas(), replicas)),
 			RayStartParams: workerStartParams(g, cfg),
 			Template:       corev1.PodTemplateSpec{Spec: *w},
 		}
@@ -144,7 +145,7 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	clusterSpec := &rayv1.RayClusterSpec{
 		HeadGroupSpec:           headSpec,
 		WorkerGroupSpecs:        workers,
-		EnableInTreeAutoscaling: ptr(cluster.GetEnableAutoscaling()),
+		EnableInTreeAutoscaling: ptr.To(cluster.GetEnableAutoscaling()),
 		AutoscalerOptions:       autoscalerOptions(cluster.GetAutoscalerOptions()),
 	}
 	if clusterSpec.AutoscalerOptions != nil {
@@ -185,8 +186,6 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	}
 	return rj, nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func podIPEnv() corev1.EnvVar {
 	return corev1.EnvVar{Name: "MY_POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}

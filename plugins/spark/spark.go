@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -74,7 +75,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		Image:         &execContainer.Image,
 		Arguments:     execContainer.Args,
 		SparkConf:     conf,
-		RestartPolicy: sparkv1beta2.RestartPolicy{Type: sparkv1beta2.RestartPolicyOnFailure, OnSubmissionFailureRetries: ptr(int32(14))},
+		RestartPolicy: sparkv1beta2.RestartPolicy{Type: sparkv1beta2.RestartPolicyOnFailure, OnSubmissionFailureRetries: ptr.To(int32(14))},
 		Driver:        sparkv1beta2.DriverSpec{SparkPodSpec: driver.pod, PriorityClassName: driver.priorityClass},
 		Executor:      sparkv1beta2.ExecutorSpec{SparkPodSpec: executor.pod, PriorityClassName: executor.priorityClass},
 	}
@@ -117,8 +118,6 @@ func customText(t *task.Task) string {
 	b, _ := protojson.Marshal(t.Template.GetCustom())
 	return string(b)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func atoi(s string) int32 {
 	n, err := strconv.ParseInt(s, 10, 32)

@@ -5,10 +5,10 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/flyte-admission/flyte-admission/test/servelog"
 	"github.com/flyte-admission/flyte-admission/test/testpki"
 	"github.com/flyte-admission/flyte-admission/webhook"
 
@@ -186,7 +186,8 @@ func serveWithClientAuth(t *testing.T, k kube) {
 		"apiserver-client-ca":    {"ca.crt": clientCA.PEM},
 	}, serviceAccount{k: k, ns: ns, name: "ca-flyte-admission"})
 
-	addr := "127.0.0.1:" + strconv.Itoa(p.port)
+	addr := servelog.Address(p.log.String(), servelog.Webhook)
+	require.NotEmpty(t, addr, "serve logged no webhook address")
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(servingCA.PEM))
 	refusal := testpki.TLSRefusal(t, addr, roots, nil, 0)

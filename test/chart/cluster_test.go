@@ -5,14 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
+	"github.com/flyte-admission/flyte-admission/test/servelog"
+	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -531,15 +531,13 @@ func applyKinds(t *testing.T, k kube, r *rendered, kinds ...string) {
 }
 
 type serveProcess struct {
-	log   *bytes.Buffer
-	probe string
-	port  int // the webhook's, on 127.0.0.1
+	log *syncbuf.Buffer // written by the process while the test reads it
 }
 
 // startServe runs the Deployment's container command locally: its
 // arguments, with the volume mount paths mapped to local directories (the
-// ConfigMap's files written into its mount), ports moved to free local ones
-// and the cluster reached as the ServiceAccount. It returns once /readyz
+// ConfigMap's files written into its mount), listeners moved to local port 0
+// (any free port; the probe's is read from the log) and the cluster reached as the ServiceAccount. It returns once /readyz
 // answers 200.
 func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets map[string]map[string][]byte, sa serviceAccount) *serveProcess {
 	t.Helper()
@@ -578,9 +576,9 @@ func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets 
 		}
 		args = append(args, a)
 	}
-	p := &serveProcess{log: &bytes.Buffer{}, probe: "127.0.0.1:" + strconv.Itoa(freeport.Port(t)), port: freeport.Port(t)}
-	args = append(args, "--host=127.0.0.1", "--port="+strconv.Itoa(p.port), "--probe-addr="+p.probe,
-		"--metrics-addr=127.0.0.1:"+strconv.Itoa(freeport.Port(t)), "--shutdown-delay=0s", "--kubeconfig="+sa.kubeconfig(t))
+	p := &serveProcess{log: &syncbuf.Buffer{}}
+	args = append(args, "--host=127.0.0.1", "--port=0", "--probe-addr=127.0.0.1:0",
+		"--metrics-addr=127.0.0.1:0", "--shutdown-delay=0s", "--kubeconfig="+sa.kubeconfig(t))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	env2 := os.Environ()
@@ -610,8 +608,10 @@ func startServe(t *testing.T, d appsv1.Deployment, cm corev1.ConfigMap, secrets 
 	})
 	var last string
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		resp, err := http.Get("http://" + p.probe + "/readyz")
-		if err == nil {
+		probe := servelog.Address(p.log.String(), servelog.ProbesMetrics)
+		if probe == "" {
+			last = "not listening yet"
+		} else if resp, err := http.Get("http://" + probe + "/readyz"); err == nil {
 			var b bytes.Buffer
 			_, _ = b.ReadFrom(resp.Body)
 			resp.Body.Close()

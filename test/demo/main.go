@@ -98,9 +98,11 @@ func run(ctx context.Context, bin, examples string) (err error) {
 	if d.client, err = client.New(cfg, client.Options{}); err != nil {
 		return err
 	}
+	// reg leaves Name to its default: print the installed object's name.
+	policy := webhook.ValidatingAdmissionPolicy(reg)
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: reg.Namespace}},
-		webhook.ValidatingAdmissionPolicy(reg), webhook.ValidatingAdmissionPolicyBinding(reg),
+		policy, webhook.ValidatingAdmissionPolicyBinding(reg),
 	} {
 		if err := d.client.Create(ctx, o); err != nil {
 			return fmt.Errorf("create %s: %w", o.GetName(), err)
@@ -110,7 +112,7 @@ func run(ctx context.Context, bin, examples string) (err error) {
 		return err
 	}
 	fmt.Printf("    up in %.1fs: %d CRDs, webhooks registered, ValidatingAdmissionPolicy %q installed\n",
-		time.Since(start).Seconds(), len(files), reg.Name)
+		time.Since(start).Seconds(), len(files), policy.GetName())
 
 	step("starting flyte-admission serve (webhook + watcher)")
 	if err := d.startServe(ctx, bin); err != nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"maps"
 	"net"
 	"net/http"
@@ -239,7 +238,6 @@ func (c *cluster) waitWatcherLeads(t *testing.T, since time.Time) int {
 		case <-c.serve.exited:
 			t.Logf("serve exited (%v); restarting it", c.serve.err)
 			c.serve = c.startServe(t, c.serve.port, c.serve.extra...)
-			c.probe, c.metrics = c.serve.probe, c.serve.metrics
 			restarts++
 			return false
 		default:
@@ -570,15 +568,20 @@ func TestFaultTwoReplicas(t *testing.T) {
 	_, stderr, err := c.kubectl(t, nil, "apply", "-f", "../../examples/00-namespace.yaml")
 	require.NoError(t, err, stderr)
 
-	ports := []int{c.Env.Env.WebhookInstallOptions.LocalServingPort, freeport.Port(t)}
+	// The first replica on the port the webhooks point at; the second on
+	// any free port (read from its log once it listens).
+	ports := []int{c.Env.Env.WebhookInstallOptions.LocalServingPort, 0}
 	certDirs := []string{t.TempDir(), t.TempDir()}
 	replicas := make([]*serveProcess, len(ports))
 	for i := range ports { // back to back: both find no Secret
 		replicas[i] = c.startServe(t, ports[i], "--cert-mode", "self", "--cert-dir", certDirs[i],
 			"--extra-san", "127.0.0.1", "--webhook-name", webhook.DefaultName, "--zap-log-level", "debug")
 	}
-	for _, r := range replicas {
+	for i, r := range replicas {
 		r.waitReady(t)
+		if ports[i] == 0 {
+			ports[i] = r.webhookPort(t)
+		}
 	}
 
 	var secret corev1.Secret
@@ -815,7 +818,7 @@ func (c *cluster) pointWebhooksAt(t *testing.T, port int) {
 // metrics.
 func mutateRequests(t *testing.T, p *serveProcess) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	resp, err := http.Get("http://" + p.probeAddr() + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var buf bytes.Buffer

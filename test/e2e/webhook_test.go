@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
+	"github.com/flyte-admission/flyte-admission/test/servelog"
 	"github.com/flyte-admission/flyte-admission/test/syncbuf"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,9 +40,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.MainWithBinary(m, &binary)) }
 // flyte-admission serve process behind them.
 type cluster struct {
 	*testenv.Env
-	probe, metrics string
-	policies       string // policies file, rewritten by tests
-	serve          *serveProcess
+	policies string // policies file, rewritten by tests
+	serve    *serveProcess
 }
 
 // startCluster registers the mutating and validating webhooks (envtest points
@@ -54,7 +54,6 @@ func startCluster(t *testing.T, policies string, serveArgs ...string) *cluster {
 		serveArgs = []string{"--cert-dir", c.Env.Env.WebhookInstallOptions.LocalServingCertDir} // envtest's certificate
 	}
 	c.serve = c.startServe(t, c.Env.Env.WebhookInstallOptions.LocalServingPort, serveArgs...)
-	c.probe, c.metrics = c.serve.probe, c.serve.metrics
 	c.serve.waitReady(t)
 	return c
 }
@@ -91,32 +90,48 @@ func newCluster(t *testing.T, policies string, opts webhook.RegistrationOptions,
 
 // serveProcess is a running `flyte-admission serve`.
 type serveProcess struct {
-	cmd            *exec.Cmd
-	port           int      // webhook port
-	extra          []string // startServe's extra args
-	probe, metrics string
-	log            *syncbuf.Buffer
-	exited         chan struct{} // closed when the process has exited
-	err            error         // its exit status, once exited is closed
+	cmd    *exec.Cmd
+	port   int      // webhook port
+	extra  []string // startServe's extra args
+	log    *syncbuf.Buffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+}
+
+// probeAddr is the address of serve's probe and metrics listener (one
+// listener, bound on port 0) once its log says it, "" before.
+func (p *serveProcess) probeAddr() string {
+	return servelog.Address(p.log.String(), servelog.ProbesMetrics)
+}
+
+// webhookPort is the port serve's webhook listener bound (asked for port 0),
+// from its log; call it once serve is ready.
+func (p *serveProcess) webhookPort(t *testing.T) int {
+	t.Helper()
+	addr := servelog.Address(p.log.String(), servelog.Webhook)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err, "no webhook address in the serve log:\n%s", p.log)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return n
 }
 
 // startServe starts `flyte-admission serve` on port with the cluster's
-// configuration, its own probe and metrics ports and extra args; it is
-// stopped (SIGTERM) when the test ends. It does not wait for /readyz.
+// configuration, a probe and metrics listener on any free port (see
+// probeAddr) and extra args; it is stopped (SIGTERM) when the test ends. It
+// does not wait for /readyz.
 func (c *cluster) startServe(t *testing.T, port int, extra ...string) *serveProcess {
 	t.Helper()
 	p := &serveProcess{
-		port:    port,
-		extra:   extra,
-		probe:   "127.0.0.1:" + strconv.Itoa(freeport.Port(t)),
-		metrics: "127.0.0.1:" + strconv.Itoa(freeport.Port(t)),
-		log:     &syncbuf.Buffer{},
-		exited:  make(chan struct{}),
+		port:   port,
+		extra:  extra,
+		log:    &syncbuf.Buffer{},
+		exited: make(chan struct{}),
 	}
 	args := []string{"serve",
 		"--host", c.Env.Env.WebhookInstallOptions.LocalServingHost, "--port", strconv.Itoa(port),
 		"--config", examplesConfig, "--policies", c.policies, "--kubeconfig", c.Kubeconfig,
-		"--probe-addr", p.probe, "--metrics-addr", p.metrics, "--namespace", "flyte-admission",
+		"--probe-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--namespace", "flyte-admission",
 		"--reload-interval", "100ms", "--shutdown-delay", "0s"}
 	p.cmd = exec.Command(binary, append(args, extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -138,7 +153,11 @@ func (c *cluster) startServe(t *testing.T, port int, extra ...string) *serveProc
 func (p *serveProcess) waitReady(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + p.probe + "/readyz")
+		addr := p.probeAddr()
+		if addr == "" {
+			return false
+		}
+		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -344,7 +363,7 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("metrics count the requests", func(t *testing.T) {
-		resp, err := http.Get("http://" + c.metrics + "/metrics")
+		resp, err := http.Get("http://" + c.serve.probeAddr() + "/metrics")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var buf bytes.Buffer

@@ -1,5 +1,9 @@
-// Package freeport finds free loopback TCP ports for the servers that tests
-// and the demo start.
+// Package freeport finds free loopback TCP ports for the servers that the
+// benchmarks (test/load, test/bench/watch) and the demo start and whose bound
+// address they cannot read back: the port is free when asked, and another
+// process may take it before the server binds it. Tests bind port 0 instead
+// (webhook.Options.Port, serve --port 0 / --probe-addr 127.0.0.1:0, read back
+// with Server.WebhookAddr or test/servelog).
 package freeport
 
 import (

@@ -2,7 +2,9 @@
 // for tests.
 //
 // It wraps controller-runtime's envtest: the binaries come from
-// $KUBEBUILDER_ASSETS (built by hack/build-control-plane.sh, see `make test`),
+// $KUBEBUILDER_ASSETS or, when it is unset, from hack/build-control-plane.sh
+// (which finds its cached build, or builds it once; see Assets), so a plain
+// `go test ./...` works without make;
 // the CRDs of SparkApplication, RayJob, DaskJob and their companions come from
 // the operator modules in the Go module cache (package crds). Each Start runs
 // its own control plane on random local ports and stops it when the test ends.
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,23 +91,85 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// Start starts etcd and kube-apiserver from $KUBEBUILDER_ASSETS, installs the
-// operators' CRDs (crds.Files) plus opts.ExtraCRDPaths and waits until they
-// are served. It fails the test (never skips it) when KUBEBUILDER_ASSETS is
-// empty or anything does not start; a t.Cleanup stops the control plane.
-// Cleanups registered after Start (e.g. stopping a manager) run before that.
+// Start starts etcd and kube-apiserver from Assets, installs the operators'
+// CRDs (crds.Files) plus opts.ExtraCRDPaths and waits until they are served.
+// It fails the test (never skips it) when the control plane cannot be found,
+// built or started; a t.Cleanup stops the control plane. Cleanups registered
+// after Start (e.g. stopping a manager) run before that.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
-	assets := os.Getenv(AssetsEnv)
-	if assets == "" {
-		t.Fatalf("testenv: %s is not set; run the tests with `make test`, or "+
-			`export %s="$(hack/build-control-plane.sh)"`, AssetsEnv, AssetsEnv)
+	assets, err := Assets()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
 	e, err := start(t, assets, opts)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return e
+}
+
+// ControlPlaneScript is the script, relative to the repository root, that
+// builds kube-apiserver and etcd once, caches them, and prints their
+// directory as the last line of its standard output.
+const ControlPlaneScript = "hack/build-control-plane.sh"
+
+// Assets returns the directory holding kube-apiserver and etcd:
+// $KUBEBUILDER_ASSETS when set, else the last line that ControlPlaneScript
+// (found in the nearest parent directory of the working directory that has
+// it) prints. The script returns at once when its cache holds the binaries,
+// and builds them otherwise (minutes, once per machine; its progress goes to
+// stderr; concurrent callers wait on its lock). The answer is remembered for
+// the process and exported as KUBEBUILDER_ASSETS, for the envtest code and
+// child processes that read the variable.
+func Assets() (string, error) { return assets() }
+
+var assets = sync.OnceValues(resolveAssets)
+
+func resolveAssets() (string, error) {
+	if dir := os.Getenv(AssetsEnv); dir != "" {
+		return dir, nil
+	}
+	script, err := findScript()
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(script)
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s is not set and %s failed (messages above): %w", AssetsEnv, script, err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	dir := strings.TrimSpace(lines[len(lines)-1])
+	if dir == "" {
+		return "", fmt.Errorf("%s is not set and %s printed no directory", AssetsEnv, script)
+	}
+	if err := os.Setenv(AssetsEnv, dir); err != nil {
+		return "", fmt.Errorf("export %s: %w", AssetsEnv, err)
+	}
+	return dir, nil
+}
+
+// findScript looks for ControlPlaneScript in the working directory (a test's
+// is its package directory) and its parents.
+func findScript() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("%s is not set and the working directory is unknown: %w", AssetsEnv, err)
+	}
+	for dir := wd; ; {
+		p := filepath.Join(dir, filepath.FromSlash(ControlPlaneScript))
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s is not set and no %s in %s or its parents: set %s to a directory holding kube-apiserver and etcd",
+				AssetsEnv, ControlPlaneScript, wd, AssetsEnv)
+		}
+		dir = parent
+	}
 }
 
 func start(t testing.TB, assets string, opts Options) (*Env, error) {
