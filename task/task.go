@@ -125,6 +125,9 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 	if tt.GetType() == "" {
 		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
 	}
+	if _, err := SecretAnnotations(tt.GetSecurityContext().GetSecrets()); err != nil {
+		return nil, err
+	}
 	return tt, nil
 }
 
