@@ -5,17 +5,19 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/flyte-admission/flyte-admission/tasklog"
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the whole configuration file.
@@ -186,29 +188,93 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes configuration YAML (or JSON) over the defaults. Unknown keys
-// are an error naming the key's full path.
+// Parse decodes configuration YAML (or JSON) over the defaults, accepting
+// every form Flyte's own loader accepts for the keys it reads (see normalize).
+// Unknown keys are an error naming the key's full path; Flyte's sections for
+// plugins this webhook does not run are dropped unread.
 func Parse(data []byte) (*Config, error) {
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse YAML: %w", err)
 	}
 	c := Default()
-	if len(bytes.TrimSpace(js)) == 0 || bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+	if doc == nil {
 		return c, nil
 	}
-	var raw any
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
-	}
-	if err := checkKeys("", raw, typeOfConfig); err != nil {
+	tree, err := jsonTree("", doc)
+	if err != nil {
 		return nil, err
+	}
+	if root, ok := tree.(map[string]any); ok {
+		if plugins, ok := root["plugins"].(map[string]any); ok {
+			for k := range plugins {
+				if ignoredPluginSections[strings.ToLower(k)] {
+					delete(plugins, k)
+				}
+			}
+		}
+	}
+	tree, err = normalize("", tree, typeOfConfig)
+	if err != nil {
+		return nil, err
+	}
+	js, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode: %w", err)
 	}
 	if err := json.Unmarshal(js, c); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	c.finish()
 	return c, nil
+}
+
+// jsonTree turns a decoded YAML document into JSON's value kinds: map keys
+// become strings (as flytestdlib formats non-string keys, with %v) and
+// timestamps their RFC 3339 text.
+func jsonTree(path string, v any) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			nv, err := jsonTree(join(path, k), val)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = nv
+		}
+		return t, nil
+	case map[any]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			ks := fmt.Sprintf("%v", k)
+			nv, err := jsonTree(join(path, ks), val)
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = nv
+		}
+		return out, nil
+	case []any:
+		for i, val := range t {
+			nv, err := jsonTree(fmt.Sprintf("%s[%d]", path, i), val)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = nv
+		}
+		return t, nil
+	case nil, string, bool, int, int64, uint64:
+		return t, nil
+	case float64:
+		if math.IsInf(t, 0) || math.IsNaN(t) {
+			return nil, fmt.Errorf("%s: %v is not a usable number", orRoot(path), t)
+		}
+		return t, nil
+	case time.Time:
+		return t.Format(time.RFC3339Nano), nil
+	default:
+		return nil, fmt.Errorf("%s: unsupported YAML value %T", orRoot(path), v)
+	}
 }
 
 // finish applies Flyte's config-update hooks and computes the generation.
@@ -230,49 +296,18 @@ func (c *Config) finish() {
 	c.Generation = hex.EncodeToString(sum[:8])
 }
 
-// StringMap is a string map that also accepts Flyte's Helm-chart form: a list
-// of single-entry maps (needed for keys with dots or capitals).
+// StringMap is a string map. The configuration loader also accepts Flyte's
+// Helm-chart form for it, a list of single-entry maps (needed for keys with
+// dots or capitals), and converts scalar values as Flyte does (see normalize).
 type StringMap map[string]string
 
-// UnmarshalJSON accepts {k: v} or [{k: v}, …]; a set value replaces the default.
+// UnmarshalJSON replaces the map rather than merging into it, so a set value
+// replaces the default as it does in Flyte (mapstructure's ZeroFields).
 func (m *StringMap) UnmarshalJSON(data []byte) error {
-	out := StringMap{}
-	data = bytes.TrimSpace(data)
-	switch {
-	case bytes.Equal(data, []byte("null")):
-		*m = nil
-		return nil
-	case len(data) > 0 && data[0] == '[':
-		var list []map[string]any
-		if err := json.Unmarshal(data, &list); err != nil {
-			return fmt.Errorf("expected a map or a list of single-entry maps: %w", err)
-		}
-		for _, e := range list {
-			for k, v := range e {
-				out[k] = scalarString(v)
-			}
-		}
-	default:
-		var obj map[string]any
-		if err := json.Unmarshal(data, &obj); err != nil {
-			return fmt.Errorf("expected a map or a list of single-entry maps: %w", err)
-		}
-		for k, v := range obj {
-			out[k] = scalarString(v)
-		}
+	var out map[string]string
+	if err := json.Unmarshal(data, &out); err != nil {
+		return err
 	}
 	*m = out
 	return nil
-}
-
-func scalarString(v any) string {
-	switch t := v.(type) {
-	case string:
-		return t
-	case nil:
-		return ""
-	default:
-		b, _ := json.Marshal(t)
-		return string(b)
-	}
 }

@@ -10,7 +10,9 @@ import (
 // panic; a parsed config has its defaults filled.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../cmd/flyte-admission/testdata/conformance/*/*/config.yaml")
-	files = append(files, "../examples/config/plugins.yaml")
+	more, _ := filepath.Glob("../cmd/flyte-admission/testdata/conformance-flytekit/*/*/config.yaml")
+	helm, _ := filepath.Glob("testdata/helm/*.yaml")
+	files = append(append(append(files, more...), helm...), "../examples/config/plugins.yaml")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -1,15 +1,12 @@
 package plugins
 
 import (
-	"encoding/base32"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/tasklog"
 	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/core"
-	"google.golang.org/protobuf/encoding/prototext"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -29,8 +26,6 @@ func Labels(t *task.Task) map[string]string {
 	return out
 }
 
-var secretEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz123456").WithPadding(base32.NoPadding)
-
 // Annotations returns the execution's annotations plus one flyte.secrets/s<i>
 // per requested secret, as Flyte's plugin manager adds them.
 func Annotations(t *task.Task) map[string]string {
@@ -39,9 +34,11 @@ func Annotations(t *task.Task) map[string]string {
 	for k, v := range t.Exec.Annotations {
 		out[k] = v
 	}
-	for i, s := range secrets {
-		txt, _ := prototext.Marshal(s)
-		out[fmt.Sprintf("flyte.secrets/s%d", i)] = secretEncoding.EncodeToString(txt)
+	// The template's secrets were checked when it was decoded
+	// (task.DecodeTemplate), so this cannot fail.
+	enc, _ := task.SecretAnnotations(secrets)
+	for k, v := range enc {
+		out[k] = v
 	}
 	return out
 }

@@ -140,6 +140,9 @@ func decodeTemplate(s string) (*decoded, error) {
 	if tt.GetType() == "" {
 		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
 	}
+	if _, err := SecretAnnotations(tt.GetSecurityContext().GetSecrets()); err != nil {
+		return nil, err
+	}
 	// The decoded strings share data; the rest is about a value each, and as
 	// much again for the custom message and pod specs decoded from it later.
 	cost := int64(len(s)) + int64(len(data)) + 2*bytesPerValue*int64(values)

@@ -29,11 +29,24 @@ func run(t *testing.T, args ...string) (string, string, int) {
 // TestConformance runs the cases made by Flyte 1.16.8's own plugin code
 // (testdata/conformance, copied from the shared set; see its README).
 func TestConformance(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/conformance/*/*")
+	runConformance(t, "testdata/conformance")
+}
+
+// TestConformanceFlytekit runs the cases whose task templates flytekit 1.16.24
+// serialized itself and whose expected outputs Flyte 1.16.8's plugins built
+// (testdata/conformance-flytekit, copied from the shared set; see its README).
+func TestConformanceFlytekit(t *testing.T) {
+	runConformance(t, "testdata/conformance-flytekit")
+}
+
+// runConformance runs every case under root/<kind>/<case> by the comparison
+// contract of the conformance README.
+func runConformance(t *testing.T, root string) {
+	dirs, err := filepath.Glob(filepath.Join(root, "*", "*"))
 	require.NoError(t, err)
 	require.NotEmpty(t, dirs)
 	for _, dir := range dirs {
-		t.Run(strings.TrimPrefix(dir, "testdata/conformance/"), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(dir, root+"/"), func(t *testing.T) {
 			var args []string
 			if _, err := os.Stat(filepath.Join(dir, "config.yaml")); err == nil {
 				args = append(args, "--config", filepath.Join(dir, "config.yaml"))
@@ -61,12 +74,33 @@ func TestConformance(t *testing.T) {
 			require.Equal(t, 0, code, stderr)
 			var got map[string]any
 			require.NoError(t, json.Unmarshal([]byte(out), &got))
+			got = expandedObject(t, got)
 			want := normalize(expected["spec"])
 			have := normalize(got["spec"])
 			require.NotEmpty(t, want)
 			require.Empty(t, jsoncmp.Diff("spec", want, have, nil))
 		})
 	}
+}
+
+// expandedObject picks the expanded task object out of expand's output: the
+// object itself, or, where the skeleton was followed by the PodTemplates it
+// names, the one item of the list that is not a PodTemplate.
+func expandedObject(t *testing.T, got map[string]any) map[string]any {
+	t.Helper()
+	items, ok := got["items"].([]any)
+	if !ok {
+		return got
+	}
+	var found []map[string]any
+	for _, it := range items {
+		obj, _ := it.(map[string]any)
+		if obj["kind"] != "PodTemplate" {
+			found = append(found, obj)
+		}
+	}
+	require.Len(t, found, 1, "expand's output holds one task object")
+	return found[0]
 }
 
 // linkPairs keeps the name and URI of each link, in order.
