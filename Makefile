@@ -145,4 +145,4 @@ image-push: image ## Build the image and push its multi-platform index to IMAGE=
 
 .PHONY: image-test
 image-test: ## Test hack/image: layer and config, push to an in-memory registry, two builds of this commit with the same digest; part of make test.
-	cd hack/image && $(GO) test ./... -count=1 $(TEST_FLAGS)
+	cd hack/image && $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)

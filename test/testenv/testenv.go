@@ -53,6 +53,9 @@ type Options struct {
 	// ExtraCRDPaths are CRD files or directories (not recursed) installed in
 	// addition to the operators' CRDs.
 	ExtraCRDPaths []string
+	// APIServerFlags are extra kube-apiserver flags (name without "--" to
+	// value), e.g. "admission-control-config-file".
+	APIServerFlags map[string]string
 }
 
 // Env is a running control plane.
@@ -125,11 +128,15 @@ func start(t testing.TB, assets string, opts Options) (*Env, error) {
 	}
 
 	useExisting := false
+	// A certificate directory of our own (envtest's is removed when the
+	// apiserver stops) keeps the serving certificate across
+	// RestartAPIServer, so existing clients and kubeconfigs still trust it.
+	api := &envtest.APIServer{CertDir: t.TempDir()}
+	for k, v := range opts.APIServerFlags {
+		api.Configure().Set(k, v)
+	}
 	env := &envtest.Environment{
-		// A certificate directory of our own (envtest's is removed when the
-		// apiserver stops) keeps the serving certificate across
-		// RestartAPIServer, so existing clients and kubeconfigs still trust it.
-		ControlPlane:          envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: t.TempDir()}},
+		ControlPlane:          envtest.ControlPlane{APIServer: api},
 		CRDDirectoryPaths:     append(crdPaths, opts.ExtraCRDPaths...),
 		ErrorIfCRDPathMissing: true,
 		CRDInstallOptions:     envtest.CRDInstallOptions{MaxTime: crdInstallTimeout},
