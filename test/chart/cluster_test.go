@@ -192,7 +192,8 @@ func TestCluster(t *testing.T) {
 				k.must(t, yamlOf(t, []*unstructured.Unstructured{r.get(t, "ServiceAccount", "flyte-admission")}), "apply", "-f", "-")
 				var d appsv1.Deployment
 				into(t, r.get(t, "Deployment", "flyte-admission"), &d)
-				// ha's priority class is not in this control plane.
+				// ha's critical priority class would need the quota in this
+				// namespace (the quota subtest below covers it).
 				d.Spec.Template.Spec.PriorityClassName = ""
 				pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 					ObjectMeta: metav1.ObjectMeta{Name: "pss-" + name, Namespace: ns, Labels: d.Spec.Template.Labels},
