@@ -40,10 +40,11 @@ control-plane: ## Build kube-apiserver + etcd for envtest (cached) and print the
 	@$(control_plane); echo "$$assets"
 
 .PHONY: test
-test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane first, cached).
+test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane first, cached), hack/image's and the short fuzz runs.
 	@$(control_plane); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)
+	@$(MAKE) --no-print-directory image-test
 	@$(MAKE) --no-print-directory fuzz-short
 
 # Fuzz targets of the decoders of untrusted input and of the JSON encoders:
@@ -119,3 +120,29 @@ demo: build ## Run the demo: a local control plane, the webhook and watcher, kub
 .PHONY: build
 build: ## Build the flyte-admission binary into bin/.
 	$(GO) build -o bin/flyte-admission ./cmd/flyte-admission
+
+# The server's image, built with no container daemon by hack/image (its own
+# module, go-containerregistry): a static binary per platform, user 65532, no
+# shell, one layer, every timestamp the commit's time, so the same commit and
+# Go toolchain give the same digest. The default reference is the chart's
+# default image (image.repository:appVersion), so that an image loaded into a
+# cluster's containerd is the one `helm install` asks for.
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/flyte-admission/Chart.yaml)
+IMAGE_REPOSITORY ?= ghcr.io/flyte-admission/flyte-admission
+IMAGE ?= $(IMAGE_REPOSITORY):$(VERSION)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_OUT ?= out/image
+# Extra flags of `image push`, e.g. IMAGE_PUSH_FLAGS=-insecure for a plain-HTTP registry.
+IMAGE_PUSH_FLAGS ?=
+
+.PHONY: image
+image: ## Build the server's image (IMAGE, IMAGE_PLATFORMS) into out/image/: OCI layout, a docker-style tarball per platform, the digest.
+	cd hack/image && $(GO) run . build -src $(CURDIR) -out $(abspath $(IMAGE_OUT)) -image $(IMAGE) -version $(VERSION) -platforms $(IMAGE_PLATFORMS)
+
+.PHONY: image-push
+image-push: image ## Build the image and push its multi-platform index to IMAGE=registry/repo:tag (credentials of docker/crane login).
+	cd hack/image && $(GO) run . push -layout $(abspath $(IMAGE_OUT))/oci -image $(IMAGE) $(IMAGE_PUSH_FLAGS)
+
+.PHONY: image-test
+image-test: ## Test hack/image: layer and config, push to an in-memory registry, two builds of this commit with the same digest; part of make test.
+	cd hack/image && $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)

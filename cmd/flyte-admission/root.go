@@ -27,6 +27,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "flyte-admission",
 		Short:         "Flyte's Spark, Ray and Dask plugins as a Kubernetes admission webhook",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

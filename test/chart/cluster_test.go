@@ -110,8 +110,30 @@ func serverWarnings(stderr string) []string {
 	return out
 }
 
+// criticalQuotaAdmission configures ResourceQuota admission as GKE does (and
+// as the Kubernetes docs recommend for the critical priority classes): pods
+// of system-node-critical or system-cluster-critical are admitted only in a
+// namespace with a ResourceQuota scoped to their class.
+const criticalQuotaAdmission = `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: ResourceQuota
+    configuration:
+      apiVersion: apiserver.config.k8s.io/v1
+      kind: ResourceQuotaConfiguration
+      limitedResources:
+        - resource: pods
+          matchScopes:
+            - scopeName: PriorityClass
+              operator: In
+              values: [system-node-critical, system-cluster-critical]
+`
+
 func TestCluster(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{ExtraCRDPaths: certManagerCRDs(t)})
+	admissionConfig := filepath.Join(t.TempDir(), "admission.yaml")
+	require.NoError(t, os.WriteFile(admissionConfig, []byte(criticalQuotaAdmission), 0o600))
+	env := testenv.Start(t, testenv.Options{ExtraCRDPaths: certManagerCRDs(t),
+		APIServerFlags: map[string]string{"admission-control-config-file": admissionConfig}})
 	k := kube{env}
 	// A namespace where users create jobs.
 	k.namespace(t, "team-a", nil)
@@ -171,7 +193,8 @@ func TestCluster(t *testing.T) {
 				k.must(t, yamlOf(t, []*unstructured.Unstructured{r.get(t, "ServiceAccount", "flyte-admission")}), "apply", "-f", "-")
 				var d appsv1.Deployment
 				into(t, r.get(t, "Deployment", "flyte-admission"), &d)
-				// ha's priority class is not in this control plane.
+				// ha's critical priority class would need the quota in this
+				// namespace (the quota subtest below covers it).
 				d.Spec.Template.Spec.PriorityClassName = ""
 				pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 					ObjectMeta: metav1.ObjectMeta{Name: "pss-" + name, Namespace: ns, Labels: d.Spec.Template.Labels},
@@ -190,6 +213,35 @@ func TestCluster(t *testing.T) {
 				require.Contains(t, stderr, "violates PodSecurity")
 			})
 		}
+	})
+
+	t.Run("the HA preset's critical pods are admitted outside kube-system thanks to the chart's quota", func(t *testing.T) {
+		const ns = "quota-ha"
+		k.namespace(t, ns, nil)
+		r := mustRender(t, release{Name: "flyte-admission", Namespace: ns, Files: []string{haValues}})
+		applyKinds(t, k, r, "ServiceAccount")
+		var d appsv1.Deployment
+		into(t, r.get(t, "Deployment", "flyte-admission"), &d)
+		require.Equal(t, "system-cluster-critical", d.Spec.Template.Spec.PriorityClassName)
+		pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Name: "critical", Namespace: ns, Labels: d.Spec.Template.Labels},
+			Spec:       d.Spec.Template.Spec}
+		data, err := yaml.Marshal(pod)
+		require.NoError(t, err)
+
+		_, stderr, err := k.run(t, data, "create", "--dry-run=server", "-f", "-")
+		require.Error(t, err, "a critical pod was admitted in a namespace without a quota: the check is not live")
+		require.Contains(t, stderr, "insufficient quota to match these scopes")
+
+		quota := r.get(t, "ResourceQuota", "flyte-admission-system-cluster-critical")
+		applyKinds(t, k, r, "ResourceQuota")
+		// No kube-controller-manager here: fill the status as its quota
+		// controller would (admission checks usage against status.hard).
+		hard, _ := lookup(quota.Object, []string{"spec", "hard", "pods"})
+		k.must(t, nil, "-n", ns, "patch", "resourcequota", quota.GetName(), "--subresource=status", "--type=merge",
+			"-p", fmt.Sprintf(`{"status":{"hard":{"pods":%q},"used":{"pods":"0"}}}`, hard))
+		_, stderr, err = k.run(t, data, "create", "--dry-run=server", "-f", "-")
+		require.NoError(t, err, "the HA preset's pod is refused next to the chart's quota: %s", stderr)
 	})
 
 	t.Run("the ServiceAccount can do what the server needs and nothing else", func(t *testing.T) {

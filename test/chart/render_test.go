@@ -79,7 +79,7 @@ func TestRender(t *testing.T) {
 		r := mustRender(t, defaultRelease)
 		require.Equal(t, map[string]int{
 			"ServiceAccount": 1, "ConfigMap": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1,
-			"Service": 1, "Deployment": 1, "PodDisruptionBudget": 1,
+			"Service": 2, "Deployment": 1, "PodDisruptionBudget": 1,
 			"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2,
 			"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1,
 		}, r.kinds(), r.names())
@@ -88,6 +88,7 @@ func TestRender(t *testing.T) {
 		into(t, r.get(t, "Deployment", "flyte-admission"), &d)
 		require.EqualValues(t, 2, *d.Spec.Replicas)
 		require.Equal(t, intstr.FromInt32(0), *d.Spec.Strategy.RollingUpdate.MaxUnavailable, "a rollout never lowers the ready replicas")
+		require.Equal(t, intstr.FromInt32(1), *d.Spec.Strategy.RollingUpdate.MaxSurge)
 		pod := d.Spec.Template.Spec
 		require.Equal(t, "flyte-admission", pod.ServiceAccountName)
 		require.Len(t, pod.Containers, 1)
@@ -105,6 +106,9 @@ func TestRender(t *testing.T) {
 		require.Contains(t, c.Args, "--namespace=flyte-admission")
 		require.NotNil(t, pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution, "soft anti-affinity by default")
 		require.Len(t, pod.TopologySpreadConstraints, 2)
+		for _, c := range pod.TopologySpreadConstraints {
+			require.Equal(t, []string{"pod-template-hash"}, c.MatchLabelKeys, "%s: each revision is spread on its own", c.TopologyKey)
+		}
 		for _, v := range pod.Volumes {
 			require.Nil(t, v.Secret, "self mode mounts no Secret: the server reads it through the API")
 		}
@@ -117,8 +121,15 @@ func TestRender(t *testing.T) {
 		var svc corev1.Service
 		into(t, r.get(t, "Service", "flyte-admission"), &svc)
 		require.Equal(t, d.Spec.Selector.MatchLabels, svc.Spec.Selector)
+		require.Len(t, svc.Spec.Ports, 1, "the webhook's Service serves the webhook only")
 		require.EqualValues(t, 443, svc.Spec.Ports[0].Port)
 		require.Equal(t, intstr.FromString("webhook"), svc.Spec.Ports[0].TargetPort)
+		var metricsSvc corev1.Service
+		into(t, r.get(t, "Service", "flyte-admission-metrics"), &metricsSvc)
+		require.Equal(t, d.Spec.Selector.MatchLabels, metricsSvc.Spec.Selector)
+		require.Equal(t, []corev1.ServicePort{{Name: "metrics", Port: 8080, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP}}, metricsSvc.Spec.Ports)
+		require.Equal(t, "metrics", metricsSvc.Labels["app.kubernetes.io/component"])
+		require.Zero(t, r.kinds()["ResourceQuota"], "no critical priority class, no quota")
 
 		requireNoSecretOrCABundle(t, r)
 		require.Contains(t, r.Notes, "kubectl apply -f examples/00-namespace.yaml -f examples/spark-pi.yaml")
@@ -135,12 +146,114 @@ func TestRender(t *testing.T) {
 		require.Len(t, pod.TopologySpreadConstraints, 2)
 		for _, c := range pod.TopologySpreadConstraints {
 			require.Equal(t, d.Spec.Selector.MatchLabels, c.LabelSelector.MatchLabels, "the chart adds the pod selector to %s", c.TopologyKey)
+			require.Equal(t, []string{"pod-template-hash"}, c.MatchLabelKeys, "the chart adds matchLabelKeys to %s", c.TopologyKey)
 		}
 		require.Equal(t, "system-cluster-critical", pod.PriorityClassName)
 		requireRestricted(t, pod)
 		var pdb policyv1.PodDisruptionBudget
 		into(t, r.get(t, "PodDisruptionBudget", "flyte-admission"), &pdb)
 		require.Equal(t, intstr.FromInt32(1), *pdb.Spec.MaxUnavailable)
+
+		var quota corev1.ResourceQuota
+		into(t, r.get(t, "ResourceQuota", "flyte-admission-system-cluster-critical"), &quota)
+		require.Equal(t, "7", quota.Spec.Hard.Pods().String(), "2 × 3 replicas + 1")
+		require.Equal(t, &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
+			ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"system-cluster-critical"}}}},
+			quota.Spec.ScopeSelector)
+		require.Contains(t, r.Notes, "ResourceQuota flyte-admission/flyte-admission-system-cluster-critical admits")
+		require.NotContains(t, r.Notes, "WARNING")
+		require.NotContains(t, r.Notes, "NOTE: hard anti-affinity")
+	})
+
+	// Under hard anti-affinity a rollout needs replicas + maxSurge nodes at
+	// once (each pod on a node of its own); the preset's 3 replicas must roll
+	// out on 3 nodes and keep 2 ready.
+	t.Run("ha preset rolls out on 3 nodes", func(t *testing.T) {
+		const nodes = 3
+		r := mustRender(t, haRelease)
+		var d appsv1.Deployment
+		into(t, r.get(t, "Deployment", "flyte-admission"), &d)
+		replicas := int(*d.Spec.Replicas)
+		ru := d.Spec.Strategy.RollingUpdate
+		surge, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxSurge, replicas, true)
+		require.NoError(t, err)
+		unavailable, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, replicas, false)
+		require.NoError(t, err)
+		require.LessOrEqual(t, replicas+surge, nodes, "a surge pod has no node to go to: the rollout stalls")
+		require.GreaterOrEqual(t, replicas-unavailable, 2, "a rollout leaves fewer than 2 ready replicas")
+		require.Equal(t, 1, unavailable, "one pod at a time")
+	})
+
+	t.Run("hard anti-affinity with a surge is flagged in NOTES", func(t *testing.T) {
+		r := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"podAntiAffinity": "hard"}})
+		require.Contains(t, r.Notes, "NOTE: hard anti-affinity with rollingUpdate.maxSurge=1")
+		require.Contains(t, r.Notes, "more schedulable nodes than replicas (2)")
+	})
+
+	t.Run("one replica: no PodDisruptionBudget, and NOTES say why", func(t *testing.T) {
+		r := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"replicas": 1}})
+		require.Zero(t, r.kinds()["PodDisruptionBudget"], r.names())
+		require.Contains(t, r.Notes, "1 replica, so no PodDisruptionBudget")
+		require.Contains(t, r.Notes, "blocks every node")
+		two := mustRender(t, defaultRelease)
+		require.NotContains(t, two.Notes, "no PodDisruptionBudget")
+	})
+
+	t.Run("a budget that allows no eviction is refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			pdb  map[string]any
+			want string
+		}{
+			{"minAvailable = replicas", map[string]any{"minAvailable": 2}, "podDisruptionBudget.minAvailable=2 with replicas=2 allows no eviction"},
+			{"minAvailable above replicas", map[string]any{"minAvailable": 5}, "podDisruptionBudget.minAvailable=5"},
+			{"minAvailable 100%", map[string]any{"minAvailable": "100%"}, "podDisruptionBudget.minAvailable=100%"},
+			{"maxUnavailable 0", map[string]any{"maxUnavailable": 0}, "podDisruptionBudget.maxUnavailable=0 allows no eviction"},
+			{"maxUnavailable 0%", map[string]any{"maxUnavailable": "0%"}, "podDisruptionBudget.maxUnavailable=0"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := render(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"podDisruptionBudget": tc.pdb}})
+				require.Error(t, err)
+				require.Contains(t, err.Error(), tc.want)
+				require.Contains(t, err.Error(), "every node drain would block")
+			})
+		}
+		// One below the replicas is fine.
+		r := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": 1}}})
+		r.get(t, "PodDisruptionBudget", "flyte-admission")
+	})
+
+	t.Run("critical priority class: quota only where it is needed", func(t *testing.T) {
+		for _, tc := range []struct {
+			name      string
+			rel       release
+			wantQuota string // "" for none
+			wantNote  string
+		}{
+			{"system-node-critical", release{Name: "fa", Namespace: "platform", Values: map[string]any{"priorityClassName": "system-node-critical", "replicas": 2}},
+				"fa-flyte-admission-system-node-critical", "ResourceQuota platform/fa-flyte-admission-system-node-critical admits"},
+			{"in kube-system", release{Name: "flyte-admission", Namespace: "kube-system", Files: []string{haValues}}, "", ""},
+			{"another class", release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{"priorityClassName": "platform-high"}}, "", ""},
+			{"opted out", release{Name: "flyte-admission", Namespace: "flyte-admission", Files: []string{haValues},
+				Values: map[string]any{"priorityClassQuota": map[string]any{"create": false}}}, "", "WARNING: priority class system-cluster-critical outside kube-system without priorityClassQuota.create"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := mustRender(t, tc.rel)
+				if tc.wantQuota == "" {
+					require.Zero(t, r.kinds()["ResourceQuota"], r.names())
+				} else {
+					var quota corev1.ResourceQuota
+					into(t, r.get(t, "ResourceQuota", tc.wantQuota), &quota)
+					require.Equal(t, "5", quota.Spec.Hard.Pods().String())
+				}
+				if tc.wantNote != "" {
+					require.Contains(t, r.Notes, tc.wantNote)
+				} else {
+					require.NotContains(t, r.Notes, "Priority class")
+					require.NotContains(t, r.Notes, "WARNING: priority class")
+				}
+			})
+		}
 	})
 
 	t.Run("cert-manager", func(t *testing.T) {
@@ -201,6 +314,7 @@ func TestRender(t *testing.T) {
 		require.Nil(t, d.Spec.Template.Spec.Affinity)
 		require.Len(t, d.Spec.Template.Spec.TopologySpreadConstraints, 1)
 		require.Equal(t, d.Spec.Selector, d.Spec.Template.Spec.TopologySpreadConstraints[0].LabelSelector)
+		require.Equal(t, []string{"pod-template-hash"}, d.Spec.Template.Spec.TopologySpreadConstraints[0].MatchLabelKeys)
 		var pdb policyv1.PodDisruptionBudget
 		into(t, r.get(t, "PodDisruptionBudget", "flyte-admission"), &pdb)
 		require.Equal(t, intstr.FromString("50%"), *pdb.Spec.MinAvailable)
@@ -225,12 +339,44 @@ func TestRender(t *testing.T) {
 		}
 	})
 
+	t.Run("own topology spread keeps its matchLabelKeys", func(t *testing.T) {
+		r := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: map[string]any{
+			"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "rack", "whenUnsatisfiable": "ScheduleAnyway", "matchLabelKeys": []any{}}}}})
+		var d appsv1.Deployment
+		into(t, r.get(t, "Deployment", "flyte-admission"), &d)
+		require.Empty(t, d.Spec.Template.Spec.TopologySpreadConstraints[0].MatchLabelKeys, "an explicit matchLabelKeys is kept")
+	})
+
 	t.Run("monitoring", func(t *testing.T) {
 		r := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission", Values: monitoringValues})
 		sm := r.get(t, "ServiceMonitor", "flyte-admission")
 		require.Equal(t, "metrics", str(sm, "spec", "endpoints", "0", "port"))
-		r.get(t, "PrometheusRule", "flyte-admission")
+		// The ServiceMonitor selects the metrics Service, not the webhook's.
+		sel, _ := lookup(sm.Object, []string{"spec", "selector", "matchLabels"})
+		selects := func(svc string) bool {
+			labels := r.get(t, "Service", svc).GetLabels()
+			for k, v := range sel.(map[string]any) {
+				if labels[k] != v {
+					return false
+				}
+			}
+			return true
+		}
+		require.True(t, selects("flyte-admission-metrics"))
+		require.False(t, selects("flyte-admission"))
+		rule := r.get(t, "PrometheusRule", "flyte-admission")
+		data, err := json.Marshal(rule.Object)
+		require.NoError(t, err)
+		require.Contains(t, string(data), `job=\"flyte-admission-metrics\"`, "the alerts select the metrics Service's job")
+		require.NotContains(t, string(data), `job=\"flyte-admission\"`)
 		r.get(t, "ConfigMap", "flyte-admission-dashboard")
+
+		_, err = render(t, release{Name: "flyte-admission", Namespace: "flyte-admission",
+			Values: mergeValues(monitoringValues, map[string]any{"metrics": map[string]any{"service": map[string]any{"enabled": false}}})})
+		require.ErrorContains(t, err, "metrics.serviceMonitor.enabled needs metrics.service.enabled")
+		noSvc := mustRender(t, release{Name: "flyte-admission", Namespace: "flyte-admission",
+			Values: map[string]any{"metrics": map[string]any{"service": map[string]any{"enabled": false}}}})
+		require.Nil(t, noSvc.find("Service", "flyte-admission-metrics"))
 	})
 }
 
@@ -422,6 +568,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"network policy peer of an unknown kind", map[string]any{"networkPolicy": map[string]any{"metricsFrom": []any{map[string]any{"namespace": "monitoring"}}}},
 			[]string{"/networkPolicy/metricsFrom/0", "namespace"}},
 		{"misspelt clientAuth key", map[string]any{"clientAuth": map[string]any{"caFile": "/ca.crt"}}, []string{"/clientAuth", "caFile"}},
+		{"metrics port moved to metrics.service.port", map[string]any{"service": map[string]any{"metricsPort": 9090}}, []string{"/service", "metricsPort"}},
+		{"bad metrics port", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 0}}}, []string{"/metrics/service/port", "minimum"}},
+		{"bad rolling update", map[string]any{"rollingUpdate": map[string]any{"maxSurge": "one"}}, []string{"/rollingUpdate/maxSurge"}},
+		{"misspelt rolling update key", map[string]any{"rollingUpdate": map[string]any{"surge": 1}}, []string{"/rollingUpdate", "surge"}},
+		{"quota switch not a boolean", map[string]any{"priorityClassQuota": map[string]any{"create": "yes"}}, []string{"/priorityClassQuota/create", "boolean"}},
 		{"error ratio above 1", map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"errorRatio": 5}}}, []string{"/metrics/prometheusRule/errorRatio"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

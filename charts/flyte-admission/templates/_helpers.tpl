@@ -98,6 +98,11 @@ The watcher's leader-election Lease: `serve` names it flyte-admission-watch
 flyte-admission-watch
 {{- end }}
 
+{{/* The metrics Service; a ServiceMonitor's job label is its name. */}}
+{{- define "flyte-admission.metricsService" -}}
+{{- printf "%s-metrics" (include "flyte-admission.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "flyte-admission.configMap" -}}
 {{- printf "%s-config" (include "flyte-admission.fullname" .) }}
 {{- end }}
