@@ -19,8 +19,9 @@ import (
 // `ray job submit ... -- <entrypoint>` only when containers[0] has no command,
 // so a task container with a command (["python"]) ran its program inside the
 // submitter pod and never on the cluster. The expansion clears the
-// submitter's command and args (KubeRay writes both) and puts the command in
-// front of the args in the entrypoint, so the same program runs on the
+// submitter's command (KubeRay then writes command and args; the args are
+// left as Flyte wrote them) and puts the command in front of the args in the
+// entrypoint, so the same program runs on the
 // cluster; the check refuses a Flyte RayJob whose submitter has a command,
 // and any RayJob whose submitter does not run the head image (KubeRay's own
 // default, common.GetDefaultSubmitterContainer, runs the head image too).
@@ -31,7 +32,7 @@ import (
 func submitterPod(spec *corev1.PodSpec, headImage string) {
 	c := &spec.Containers[0]
 	c.Image = headImage
-	c.Command, c.Args = nil, nil
+	c.Command = nil
 }
 
 // entrypoint is the program the Ray job runs: the task container's command
