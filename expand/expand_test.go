@@ -239,6 +239,9 @@ func TestErrors(t *testing.T) {
 		{"execution namespace differs", obj(dask, daskAV, `{"type":"dask","container":{"image":"i"},"custom":{}}`, `{"namespace":"other"}`), "flyte.org/execution].namespace", "differs"},
 		{"execution unknown field", obj(dask, daskAV, `{"type":"dask","container":{"image":"i"},"custom":{}}`, `{"projekt":"p"}`), "flyte.org/execution]", `unknown field "projekt"`},
 		{"huge annotation", obj(dask, daskAV, `{"type":"dask","container":{"image":"`+strings.Repeat("x", 300<<10)+`"}}`, ""), "task-template]", "more than"},
+		{"spark main class without main application file", obj(spark, sparkAV, sparkTT(""), ""), ".custom.mainApplicationFile", "primary resource"},
+		{"spark name the operator refuses", strings.Replace(obj(spark, sparkAV, `{"type":"spark","container":{"image":"i"},"custom":{"mainApplicationFile":"local:///a.py"}}`, ""), "job-n0-0", "job.n0.0", 1), "metadata.name", "DNS-1035"},
+		{"ray name KubeRay refuses", strings.Replace(obj(ray, rayAV, `{"type":"ray","container":{"image":"i"},"custom":{"rayCluster":{}}}`, ""), "job-n0-0", "job-n0-0-"+strings.Repeat("x", 60), 1), "metadata.name", "no more than"},
 		{"shared memory without name", obj(spark, sparkAV, `{"type":"spark","container":{"image":"i"},"extendedResources":{"sharedMemory":{"mountPath":"/dev/shm"}},"custom":{"mainClass":"M"}}`, ""), ".extendedResources.sharedMemory.mountName", "mount name is not set"},
 	}
 	for _, c := range cases {

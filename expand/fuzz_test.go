@@ -36,6 +36,14 @@ func FuzzExpandRaw(f *testing.F) {
 			}
 			return
 		}
+		// What the generator alone made (a skeleton with no spec of its
+		// own) passes the validating webhook; fields a user writes are
+		// the user's, and refused there.
+		if res.Plugin != nil && res.Skipped == "" && emptySpec(raw) {
+			if errs := validateExpanded(t, res, x.Env.Config); len(errs) > 0 {
+				t.Fatalf("the webhook refuses its own expansion: %v", errs.ToAggregate())
+			}
+		}
 		patch, err := expand.MarshalPatch(res.Patch)
 		if err != nil {
 			t.Fatalf("patch does not encode: %v", err)
@@ -57,4 +65,18 @@ func asError(err error, target **expand.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// emptySpec reports whether the object has no spec of its own.
+func emptySpec(raw []byte) bool {
+	obj, err := expand.DecodeObject(raw)
+	if err != nil {
+		return false
+	}
+	spec, ok := obj["spec"]
+	if !ok || spec == nil {
+		return true
+	}
+	m, ok := spec.(map[string]any)
+	return ok && len(m) == 0
 }

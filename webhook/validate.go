@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/config"
+	"github.com/flyte-admission/flyte-admission/expand"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/policy"
 	"github.com/go-logr/logr"
@@ -128,10 +129,16 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 }
 
 // findingsOf runs the policies on obj; the invariants are the plugin's and
-// countable, non-negative resource quantities.
+// countable, non-negative resource quantities. A skeleton the mutating
+// webhook has not expanded is not judged by the plugin's invariants (which
+// hold for expansions): the admission policy refuses it.
 func findingsOf(set *policy.Set, p plugins.Plugin, obj client.Object, cfg *config.Config) []policy.Finding {
 	pods := p.PodSpecs(obj)
-	return set.Findings(obj, pods, append(p.Validate(obj, cfg), quantityErrors(obj, pods)...))
+	var invariants field.ErrorList
+	if expand.CheckExpanded(obj.GetAnnotations()) == nil {
+		invariants = p.Validate(obj, cfg)
+	}
+	return set.Findings(obj, pods, append(invariants, quantityErrors(obj, pods)...))
 }
 
 func decodeTyped(p plugins.Plugin, raw []byte, namespace string) (client.Object, error) {

@@ -73,6 +73,8 @@ spec:
     workerGroupSpecs:
     - groupName: w
       replicas: 3
+      minReplicas: 0
+      maxReplicas: 3
       template:
         spec:
           containers:

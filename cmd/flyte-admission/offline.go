@@ -146,7 +146,9 @@ func newValidateCmd() *cobra.Command {
 		Long: `Validate prints every violation of the invariants the validating webhook enforces
 (Spark driver not interruptible, Ray submitter image = head image, Ray logs sidecar
 present when configured, Dask --dashboard-prefix set when log templates need it)
-and exits 1 if there is any.`,
+and the operators' own rules (KubeRay's RayJob validation; spark-operator's refused
+sparkConf keys, names and a required main application file), and exits 1 if there
+is any.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			objs, cfg, err := in.load(cmd)

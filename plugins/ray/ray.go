@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/plugins"
@@ -73,6 +72,10 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	if primary < 0 {
 		return nil, task.BadSpec(task.TemplateField, "Unable to get primary container %s from the pod spec", res.Primary)
 	}
+	if err := validateRayJobName(t.Name); err != nil {
+		return nil, task.BadSpec("metadata.name", "%v", err)
+	}
+	primary = rayContainerFirst(&res.Spec, primary)
 	sa := t.Exec.ServiceAccount
 	if sa == "" || cfg.ServiceAccount != "" {
 		sa = cfg.ServiceAccount
@@ -156,16 +159,13 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		clusterSpec.AutoscalerOptions.Resources = &r
 	}
 
-	shutdown, ttl := cfg.ShutdownAfterJobFinishes, cfg.TTLSecondsAfterFinished
-	if job.GetShutdownAfterJobFinishes() {
-		shutdown, ttl = true, job.GetTtlSecondsAfterFinished()
-	}
+	shutdown, ttl := jobLifetime(job, cfg)
 
 	// Submitter: the task pod as built (res is ours alone and not used after
-	// this, so no copy), with the head's image.
-	entry := entrypoint(res.Spec.Containers[primary].Args)
+	// this, so no copy), with the head's image and KubeRay's command.
+	entry := entrypoint(res.Spec.Containers[primary].Command, res.Spec.Containers[primary].Args)
 	submitter := &res.Spec
-	submitter.Containers[primary].Image = head.Containers[podspec.ContainerIndex(head, HeadContainer)].Image
+	submitterPod(submitter, head.Containers[podspec.ContainerIndex(head, HeadContainer)].Image)
 	sl, sa2 := meta(nil)
 	submitterTemplate := &corev1.PodTemplateSpec{Spec: *submitter}
 	submitterTemplate.Labels, submitterTemplate.Annotations = sl, sa2
@@ -210,38 +210,6 @@ func workerEnv() []corev1.EnvVar {
 		{Name: "MY_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		podIPEnv(),
 	}
-}
-
-// injectLogsSidecar shares the head's /tmp/ray read-only with a copy of the
-// configured sidecar.
-func injectLogsSidecar(spec *corev1.PodSpec, primary int, sidecar *corev1.Container) {
-	c := &spec.Containers[primary]
-	var mount *corev1.VolumeMount
-	for i := range c.VolumeMounts {
-		if c.VolumeMounts[i].MountPath == rayStatePath {
-			mount = c.VolumeMounts[i].DeepCopy()
-			break
-		}
-	}
-	if mount == nil {
-		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: rayStateVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-		m := corev1.VolumeMount{Name: rayStateVolume, MountPath: rayStatePath}
-		c.VolumeMounts = append(c.VolumeMounts, m)
-		mount = &m
-	}
-	mount.ReadOnly = true
-	s := sidecar.DeepCopy()
-	replaced := false
-	for i := range s.VolumeMounts {
-		if s.VolumeMounts[i].MountPath == rayStatePath {
-			s.VolumeMounts[i] = *mount
-			replaced = true
-		}
-	}
-	if !replaced {
-		s.VolumeMounts = append(s.VolumeMounts, *mount)
-	}
-	spec.Containers = append(spec.Containers, *s)
 }
 
 func overlay(t *task.Task, spec *corev1.PodSpec, pod *core.K8SPod, field string) (*corev1.PodSpec, error) {
@@ -343,16 +311,4 @@ func runtimeEnvYAML(job *flyteplugins.RayJob) (string, error) {
 		return "", task.BadSpec(field, "runtime env: %v", err)
 	}
 	return string(out), nil
-}
-
-// entrypoint joins the task args, with empty ones written as ”.
-func entrypoint(args []string) string {
-	parts := make([]string, len(args))
-	for i, a := range args {
-		if a == "" {
-			a = "''"
-		}
-		parts[i] = a
-	}
-	return strings.Join(parts, " ")
 }

@@ -105,59 +105,6 @@ func links(app *sparkv1beta2.SparkApplication, cfg *config.Spark) ([]tasklog.Lin
 	return out, nil
 }
 
-// Validate implements plugins.Plugin: the driver must never be placed on
-// interruptible nodes.
-func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
-	app, ok := obj.(*sparkv1beta2.SparkApplication)
-	if !ok {
-		return field.ErrorList{field.InternalError(nil, fmt.Errorf("not a SparkApplication: %T", obj))}
-	}
-	k := &cfg.Plugins.K8s
-	d := &app.Spec.Driver
-	p := field.NewPath("spec", "driver")
-	var errs field.ErrorList
-	for i := range d.Tolerations {
-		for j := range k.InterruptibleTolerations {
-			if d.Tolerations[i].MatchToleration(&k.InterruptibleTolerations[j]) {
-				errs = append(errs, field.Forbidden(p.Child("tolerations").Index(i),
-					fmt.Sprintf("the Spark driver must not tolerate interruptible nodes (toleration %q)", d.Tolerations[i].Key)))
-			}
-		}
-	}
-	for key, v := range k.InterruptibleNodeSelector {
-		if d.NodeSelector[key] == v && k.DefaultNodeSelector[key] != v {
-			errs = append(errs, field.Forbidden(p.Child("nodeSelector").Key(key),
-				fmt.Sprintf("the Spark driver must not select interruptible nodes (%s=%s)", key, v)))
-		}
-	}
-	if r := k.InterruptibleNodeSelectorRequirement; r != nil && d.Affinity != nil && d.Affinity.NodeAffinity != nil &&
-		d.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		terms := d.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		tp := p.Child("affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
-		for i := range terms {
-			for j := range terms[i].MatchExpressions {
-				if sameRequirement(terms[i].MatchExpressions[j], *r) {
-					errs = append(errs, field.Forbidden(tp.Index(i).Child("matchExpressions").Index(j),
-						fmt.Sprintf("the Spark driver must not require interruptible nodes (%s %s %v)", r.Key, r.Operator, r.Values)))
-				}
-			}
-		}
-	}
-	return errs
-}
-
-func sameRequirement(a, b corev1.NodeSelectorRequirement) bool {
-	if a.Key != b.Key || a.Operator != b.Operator || len(a.Values) != len(b.Values) {
-		return false
-	}
-	for i := range a.Values {
-		if a.Values[i] != b.Values[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // PodImage is the image a driver or executor (p, of app) runs: its own, else
 // the application's.
 func PodImage(app *sparkv1beta2.SparkApplication, p *sparkv1beta2.SparkPodSpec) string {

@@ -58,14 +58,23 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	}
 	cfg := env.Config
 	conf := sparkConfig(job, &cfg.Plugins.Spark, t.Name, env.Clock())
+	dropOperatorManagedConf(conf, t.Namespace)
 
-	driver, _, err := podSpec(t, env, job.GetDriverPod(), false, "driverPod")
+	driver, _, err := podSpec(t, env, job.GetDriverPod(), driverInterruptible, "driverPod")
 	if err != nil {
 		return nil, err
 	}
 	executor, execContainer, err := podSpec(t, env, job.GetExecutorPod(), t.Interruptible(), "executorPod")
 	if err != nil {
 		return nil, err
+	}
+	// The operator's rules come after Flyte's own, so that where Flyte
+	// refuses a task its error is the one given.
+	if err := mainApplicationFileError(job.GetMainApplicationFile()); err != nil {
+		return nil, err
+	}
+	if errs := applicationNameErrors(t.Name); len(errs) > 0 {
+		return nil, task.BadSpec(errs[0].Field, "%s", errs[0].Detail)
 	}
 	app := &sparkv1beta2.SparkApplication{}
 	app.APIVersion, app.Kind = GVK.GroupVersion().String(), GVK.Kind

@@ -63,6 +63,7 @@ func TestValidateDriverNotInterruptible(t *testing.T) {
 	k.InterruptibleNodeSelector = config.StringMap{"lifecycle": "spot"}
 	k.InterruptibleNodeSelectorRequirement = &corev1.NodeSelectorRequirement{Key: "lifecycle", Operator: "In", Values: []string{"spot"}}
 	app := &sparkv1beta2.SparkApplication{}
+	app.Spec.MainApplicationFile = ptr("local:///app.py")
 	require.Empty(t, New().Validate(app, cfg))
 	app.Spec.Driver.Tolerations = []corev1.Toleration{{Key: "spot", Operator: "Exists", Effect: "NoSchedule"}}
 	app.Spec.Driver.NodeSelector = map[string]string{"lifecycle": "spot"}
@@ -77,4 +78,58 @@ func TestValidateDriverNotInterruptible(t *testing.T) {
 	app.Spec.Driver = sparkv1beta2.DriverSpec{}
 	app.Spec.Executor.Tolerations = []corev1.Toleration{{Key: "spot", Operator: "Exists", Effect: "NoSchedule"}}
 	require.Empty(t, New().Validate(app, cfg))
+}
+
+func TestValidateOperatorRules(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(app *sparkv1beta2.SparkApplication)
+		fields []string
+		detail string
+	}{
+		{"valid", func(*sparkv1beta2.SparkApplication) {}, nil, ""},
+		{"no main application file", func(app *sparkv1beta2.SparkApplication) { app.Spec.MainApplicationFile = nil },
+			[]string{"spec.mainApplicationFile"}, "primary resource"},
+		{"empty main application file", func(app *sparkv1beta2.SparkApplication) { app.Spec.MainApplicationFile = ptr("") },
+			[]string{"spec.mainApplicationFile"}, "primary resource"},
+		{"spark.master in sparkConf", func(app *sparkv1beta2.SparkApplication) {
+			app.Spec.SparkConf = map[string]string{"spark.master": "k8s://https://kubernetes.default.svc:443", "spark.executor.cores": "2"}
+		}, []string{"spec.sparkConf[spark.master]"}, "managed by the operator"},
+		{"images and service account in sparkConf", func(app *sparkv1beta2.SparkApplication) {
+			app.Spec.SparkConf = map[string]string{"spark.kubernetes.container.image": "x", "spark.kubernetes.authenticate.driver.serviceAccountName": "sa"}
+		}, []string{"spec.sparkConf[spark.kubernetes.authenticate.driver.serviceAccountName]", "spec.sparkConf[spark.kubernetes.container.image]"}, "spark-operator refuses"},
+		{"another namespace in sparkConf", func(app *sparkv1beta2.SparkApplication) {
+			app.Spec.SparkConf = map[string]string{"spark.kubernetes.namespace": "other"}
+		}, []string{"spec.sparkConf[spark.kubernetes.namespace]"}, `namespace "p-d"`},
+		{"its own namespace in sparkConf", func(app *sparkv1beta2.SparkApplication) {
+			app.Spec.SparkConf = map[string]string{"spark.kubernetes.namespace": "p-d"}
+		}, nil, ""},
+		{"name not a DNS-1035 label", func(app *sparkv1beta2.SparkApplication) { app.Name = "1-etl.daily" },
+			[]string{"metadata.name"}, "DNS-1035"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			app := &sparkv1beta2.SparkApplication{}
+			app.Name, app.Namespace = "etl", "p-d"
+			app.Spec.MainApplicationFile = ptr("local:///app.py")
+			c.change(app)
+			errs := New().Validate(app, config.Default())
+			var fields []string
+			for _, e := range errs {
+				fields = append(fields, e.Field)
+				require.Contains(t, e.Detail, c.detail)
+			}
+			require.Equal(t, c.fields, fields)
+		})
+	}
+}
+
+func TestDropOperatorManagedConf(t *testing.T) {
+	conf := map[string]string{"spark.master": "k8s://x", "spark.kubernetes.driver.master": "k8s://y",
+		"spark.kubernetes.namespace": "other", "spark.executor.cores": "2"}
+	dropOperatorManagedConf(conf, "p-d")
+	require.Equal(t, map[string]string{"spark.executor.cores": "2"}, conf)
+	conf = map[string]string{"spark.kubernetes.namespace": "p-d"}
+	dropOperatorManagedConf(conf, "p-d")
+	require.Equal(t, map[string]string{"spark.kubernetes.namespace": "p-d"}, conf, "the application's own namespace stays")
 }
