@@ -1,6 +1,7 @@
 package spark
 
 import (
+	"k8s.io/utils/ptr"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestValidateDriverNotInterruptible(t *testing.T) {
 	k.InterruptibleNodeSelector = config.StringMap{"lifecycle": "spot"}
 	k.InterruptibleNodeSelectorRequirement = &corev1.NodeSelectorRequirement{Key: "lifecycle", Operator: "In", Values: []string{"spot"}}
 	app := &sparkv1beta2.SparkApplication{}
-	app.Spec.MainApplicationFile = ptr("local:///app.py")
+	app.Spec.MainApplicationFile = ptr.To("local:///app.py")
 	require.Empty(t, New().Validate(app, cfg))
 	app.Spec.Driver.Tolerations = []corev1.Toleration{{Key: "spot", Operator: "Exists", Effect: "NoSchedule"}}
 	app.Spec.Driver.NodeSelector = map[string]string{"lifecycle": "spot"}
@@ -90,7 +91,7 @@ func TestValidateOperatorRules(t *testing.T) {
 		{"valid", func(*sparkv1beta2.SparkApplication) {}, nil, ""},
 		{"no main application file", func(app *sparkv1beta2.SparkApplication) { app.Spec.MainApplicationFile = nil },
 			[]string{"spec.mainApplicationFile"}, "primary resource"},
-		{"empty main application file", func(app *sparkv1beta2.SparkApplication) { app.Spec.MainApplicationFile = ptr("") },
+		{"empty main application file", func(app *sparkv1beta2.SparkApplication) { app.Spec.MainApplicationFile = ptr.To("") },
 			[]string{"spec.mainApplicationFile"}, "primary resource"},
 		{"spark.master in sparkConf", func(app *sparkv1beta2.SparkApplication) {
 			app.Spec.SparkConf = map[string]string{"spark.master": "k8s://https://kubernetes.default.svc:443", "spark.executor.cores": "2"}
@@ -111,7 +112,7 @@ func TestValidateOperatorRules(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			app := &sparkv1beta2.SparkApplication{}
 			app.Name, app.Namespace = "etl", "p-d"
-			app.Spec.MainApplicationFile = ptr("local:///app.py")
+			app.Spec.MainApplicationFile = ptr.To("local:///app.py")
 			c.change(app)
 			errs := New().Validate(app, config.Default())
 			var fields []string
