@@ -82,7 +82,8 @@ func annotationErrors(h *expand.Head) field.ErrorList {
 var maxQuantity = resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
 
 // quantityErrors are the negative or uncountably large resource requests and
-// limits of obj's pods, and negative Spark cores and executor instances: the
+// limits of obj's pods, and negative Spark cores (executor counts are the
+// plugins' own check, plugins.CountErrors): the
 // pods' validation would refuse negative ones only once the operator creates
 // them (the job then fails instead of being refused), and a quantity too large
 // to count would pass the max-resources policy as zero.
@@ -96,7 +97,6 @@ func quantityErrors(obj client.Object, refs []plugins.PodSpecRef) field.ErrorLis
 		}{
 			{spec.Child("driver", "cores"), app.Spec.Driver.Cores},
 			{spec.Child("executor", "cores"), app.Spec.Executor.Cores},
-			{spec.Child("executor", "instances"), app.Spec.Executor.Instances},
 		} {
 			if r.value != nil && *r.value < 0 {
 				errs = append(errs, field.Invalid(r.path, *r.value, "must be greater than or equal to 0"))
