@@ -77,7 +77,20 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	}
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
 	p, ok := m.Registry.ForKind(gk)
-	if !ok || (len(req.Object.Raw) > 0 && !bytes.Contains(req.Object.Raw, templateMarker)) {
+	if !ok {
+		return allowed, ResultAllowed, ""
+	}
+	if err := checkEnvelope(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+	}
+	if err := checkOld(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+	}
+	if !bytes.Contains(req.Object.Raw, templateMarker) {
+		// Nothing to expand; still, only an object of the request's kind.
+		if err := checkHead(p, "request.object", req.Object.Raw); err != nil {
+			return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+		}
 		return allowed, ResultAllowed, ""
 	}
 	obj, err := checkObject(p, req)
