@@ -206,20 +206,25 @@ func bounded(errs field.ErrorList) field.ErrorList {
 	}
 	out := make(field.ErrorList, 0, len(errs)+1)
 	for _, e := range errs {
-		if len(e.Detail) > maxDetailBytes || badValueTooLong(e.BadValue) {
-			c := *e
-			c.Detail = cut(c.Detail, maxDetailBytes)
-			if s, ok := c.BadValue.(string); ok {
-				c.BadValue = cut(s, maxDetailBytes)
-			}
-			e = &c
-		}
-		out = append(out, e)
+		out = append(out, cutError(e))
 	}
 	if more != nil {
 		out = append(out, more)
 	}
 	return out
+}
+
+// cutError is e with its detail and (string) value cut to maxDetailBytes.
+func cutError(e *field.Error) *field.Error {
+	if len(e.Detail) <= maxDetailBytes && !badValueTooLong(e.BadValue) {
+		return e
+	}
+	c := *e
+	c.Detail = cut(c.Detail, maxDetailBytes)
+	if s, ok := c.BadValue.(string); ok {
+		c.BadValue = cut(s, maxDetailBytes)
+	}
+	return &c
 }
 
 func badValueTooLong(v any) bool {

@@ -113,17 +113,27 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	}
 	var denials field.ErrorList
 	var warnings []string
+	unshown := 0
 	for _, f := range findings {
 		switch f.Mode {
 		case policy.Enforce:
 			denials = append(denials, f.Errs...)
 		case policy.Warn:
-			// Each error's value and detail cut first, as in denials: a
-			// warning must not echo a large piece of the object.
-			warnings = append(warnings, policy.Finding{Policy: f.Policy, Errs: bounded(f.Errs)}.Messages()...)
+			// Bounded like denials: the first maxWarnings, each error's
+			// value and detail cut before it is rendered (a warning must
+			// not echo a large piece of the object), the rest counted.
+			for _, e := range f.Errs {
+				if len(warnings) == maxWarnings {
+					unshown++
+					continue
+				}
+				warnings = append(warnings, cut(f.Policy+": "+cutError(e).Error(), maxWarningBytes))
+			}
 		}
 	}
-	warnings = boundedWarnings(warnings)
+	if unshown > 0 {
+		warnings = append(warnings, fmt.Sprintf("and %d more warnings not shown", unshown))
+	}
 	if len(denials) > 0 {
 		resp := Denied(gk, obj.GetName(), denials)
 		resp.Warnings = warnings
