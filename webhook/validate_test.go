@@ -170,7 +170,7 @@ func TestValidatePolicies(t *testing.T) {
 			[]string{worker + ".containers[0].image"}, 0},
 		{"max resources per pod", "max-resources: {per-pod: {cpu: 3}}", ray, []string{worker}, 0},
 		{"max resources per job", "max-resources: {per-job: {memory: 20Gi, gpu: 2}}", ray,
-			[]string{"spec.rayClusterSpec.workerGroupSpecs[0].replicas", "spec.rayClusterSpec.workerGroupSpecs[0].replicas"}, 0},
+			[]string{"spec.rayClusterSpec.workerGroupSpecs[0].maxReplicas", "spec.rayClusterSpec.workerGroupSpecs[0].maxReplicas"}, 0},
 		{"required labels", "required-labels: {labels: [team, cost-center]}", ray,
 			[]string{"metadata.labels[team]", "metadata.labels[cost-center]"}, 0},
 		{"forbid privileged", "forbid-privileged: {}", ray, []string{worker + ".containers[0].securityContext.privileged"}, 0},
