@@ -67,6 +67,8 @@ type PodSpecRef struct {
 	Spec *corev1.PodSpec
 	// Replicas is how many pods run this spec (for per-job totals).
 	Replicas int
+	// ReplicasPath is where Replicas is written (nil: a single pod).
+	ReplicasPath *field.Path
 }
 
 // Phase names are Flyte's pluginsCore.Phase strings without the prefix.

@@ -49,33 +49,56 @@ func (p MaxResources) check(v *view) field.ErrorList {
 	var errs field.ErrorList
 	var job amounts
 	pods := 0
-	v.eachPod(gpus, func(path *field.Path, replicas int, size amounts) {
+	// The pod spec that adds the most of each resource to the job: a per-job
+	// refusal names its replica count (or the pod spec, for a single pod).
+	var most [3]int64
+	var mostPath [3]*field.Path
+	v.eachPod(gpus, func(path, replicasPath *field.Path, replicas int, size amounts) {
 		for _, x := range p.PerPod.exceeded(size) {
 			errs = append(errs, field.Forbidden(path,
 				fmt.Sprintf("one pod uses %s %s, more than the per-pod maximum %s (policy %s)", x.name, x.used, x.limit, p.Name())))
 		}
-		job.add(size.times(replicas))
-		pods += replicas
+		total := size.times(replicas)
+		job.add(total)
+		pods = int(satAdd(int64(pods), int64(max(replicas, 0))))
+		at := path
+		if replicasPath != nil {
+			at = replicasPath
+		}
+		for i, n := range [3]int64{total.cpu, total.memory, total.gpu} {
+			if mostPath[i] == nil || n > most[i] {
+				most[i], mostPath[i] = n, at
+			}
+		}
 	})
 	for _, x := range p.PerJob.exceeded(job) {
-		errs = append(errs, field.Forbidden(field.NewPath("spec"),
+		at := mostPath[x.index]
+		if at == nil {
+			at = field.NewPath("spec")
+		}
+		errs = append(errs, field.Forbidden(at,
 			fmt.Sprintf("the job's %d pods use %s %s in total, more than the per-job maximum %s (policy %s)", pods, x.name, x.used, x.limit, p.Name())))
 	}
 	return errs
 }
 
-type excess struct{ name, used, limit string }
+// excess is one resource over a limit; index is 0 for CPU, 1 for memory,
+// 2 for GPUs.
+type excess struct {
+	name, used, limit string
+	index             int
+}
 
 func (l Limits) exceeded(a amounts) []excess {
 	var out []excess
 	if l.CPU != nil && a.cpu > l.CPU.MilliValue() {
-		out = append(out, excess{"cpu", resource.NewMilliQuantity(a.cpu, resource.DecimalSI).String(), l.CPU.String()})
+		out = append(out, excess{"cpu", resource.NewMilliQuantity(a.cpu, resource.DecimalSI).String(), l.CPU.String(), 0})
 	}
 	if l.Memory != nil && a.memory > l.Memory.Value() {
-		out = append(out, excess{"memory", resource.NewQuantity(a.memory, resource.BinarySI).String(), l.Memory.String()})
+		out = append(out, excess{"memory", resource.NewQuantity(a.memory, resource.BinarySI).String(), l.Memory.String(), 1})
 	}
 	if l.GPU != nil && a.gpu > l.GPU.Value() {
-		out = append(out, excess{"gpu", strconv.FormatInt(a.gpu, 10), l.GPU.String()})
+		out = append(out, excess{"gpu", strconv.FormatInt(a.gpu, 10), l.GPU.String(), 2})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -133,10 +134,30 @@ func (v *view) eachVolume(fn func(vol volume)) {
 // memory in bytes, GPUs in units.
 type amounts struct{ cpu, memory, gpu int64 }
 
+// add and times saturate at math.MaxInt64: a total too large to count must
+// still exceed every limit (an overflow would wrap it to a small or negative
+// number that passes).
 func (a *amounts) add(b amounts) {
-	a.cpu += b.cpu
-	a.memory += b.memory
-	a.gpu += b.gpu
+	a.cpu = satAdd(a.cpu, b.cpu)
+	a.memory = satAdd(a.memory, b.memory)
+	a.gpu = satAdd(a.gpu, b.gpu)
+}
+
+func satAdd(x, y int64) int64 {
+	if y > 0 && x > math.MaxInt64-y {
+		return math.MaxInt64
+	}
+	return x + y
+}
+
+func satMul(x int64, n int) int64 {
+	if x <= 0 || n <= 0 {
+		return x * int64(max(n, 0))
+	}
+	if x > math.MaxInt64/int64(n) {
+		return math.MaxInt64
+	}
+	return x * int64(n)
 }
 
 func (a *amounts) max(b amounts) {
@@ -146,15 +167,20 @@ func (a *amounts) max(b amounts) {
 }
 
 func (a amounts) times(n int) amounts {
-	return amounts{a.cpu * int64(n), a.memory * int64(n), a.gpu * int64(n)}
+	return amounts{satMul(a.cpu, n), satMul(a.memory, n), satMul(a.gpu, n)}
 }
 
 // eachPod calls fn with the size of one pod of every pod spec and how many
 // pods run it.
-func (v *view) eachPod(gpuNames []corev1.ResourceName, fn func(path *field.Path, replicas int, size amounts)) {
+// replicasPath is where the count is written (nil: a single pod).
+func (v *view) eachPod(gpuNames []corev1.ResourceName, fn func(path, replicasPath *field.Path, replicas int, size amounts)) {
 	if v.spark != nil {
 		for _, p := range v.sparkPods() {
-			fn(p.path, p.replicas, v.sparkSize(p, gpuNames))
+			var rp *field.Path
+			if !p.driver {
+				rp = sparkExecutorsPath(v.spark)
+			}
+			fn(p.path, rp, p.replicas, v.sparkSize(p, gpuNames))
 		}
 		return
 	}
@@ -163,7 +189,7 @@ func (v *view) eachPod(gpuNames []corev1.ResourceName, fn func(path *field.Path,
 		if r.Spec == nil {
 			continue
 		}
-		fn(r.Path, r.Replicas, podSize(r.Spec.InitContainers, r.Spec.Containers, r.Spec.Overhead, amounts{}, gpuNames))
+		fn(r.Path, r.ReplicasPath, r.Replicas, podSize(r.Spec.InitContainers, r.Spec.Containers, r.Spec.Overhead, amounts{}, gpuNames))
 	}
 }
 
@@ -260,6 +286,27 @@ func sparkExecutors(app *sparkv1beta2.SparkApplication) int {
 		return n
 	}
 	return 1
+}
+
+// sparkExecutorsPath is where sparkExecutors found the count (nil: nowhere,
+// the operator's default).
+func sparkExecutorsPath(app *sparkv1beta2.SparkApplication) *field.Path {
+	spec := field.NewPath("spec")
+	if d := app.Spec.DynamicAllocation; d != nil && d.Enabled {
+		if d.MaxExecutors != nil {
+			return spec.Child("dynamicAllocation", "maxExecutors")
+		}
+		if _, err := strconv.Atoi(app.Spec.SparkConf["spark.dynamicAllocation.maxExecutors"]); err == nil {
+			return spec.Child("sparkConf").Key("spark.dynamicAllocation.maxExecutors")
+		}
+	}
+	if app.Spec.Executor.Instances != nil {
+		return spec.Child("executor", "instances")
+	}
+	if _, err := strconv.Atoi(app.Spec.SparkConf["spark.executor.instances"]); err == nil {
+		return spec.Child("sparkConf").Key("spark.executor.instances")
+	}
+	return nil
 }
 
 const mib = 1 << 20

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"testing"
 
 	"github.com/flyte-admission/flyte-admission/plugins"
@@ -157,7 +158,7 @@ func TestPolicies(t *testing.T) {
 		{"max per job: workers at their maximum replicas", ray.New(), rayJob,
 			// head 4 cpu + 4 workers x max(8, 3.5) = 36
 			MaxResources{PerJob: Limits{CPU: q("35"), Memory: q("100Gi")}},
-			[]string{"spec"}, "the job's 5 pods use cpu 36 in total, more than the per-job maximum 35"},
+			[]string{"spec.rayClusterSpec.workerGroupSpecs[0].maxReplicas"}, "the job's 5 pods use cpu 36 in total, more than the per-job maximum 35"},
 		{"max per job: within limits", ray.New(), rayJob,
 			MaxResources{PerPod: Limits{CPU: q("8"), Memory: q("17Gi")}, PerJob: Limits{CPU: q("36"), GPU: q("8")}}, nil, ""},
 		{"max per pod: spark driver from cores and memory plus overhead", spark.New(), sparkApp,
@@ -170,10 +171,10 @@ func TestPolicies(t *testing.T) {
 		{"max per job: spark executors times instances", spark.New(), sparkApp,
 			// 2 + 10 x 6 = 62 cpu; 10 gpus
 			MaxResources{PerJob: Limits{CPU: q("61"), GPU: q("9")}},
-			[]string{"spec", "spec"}, "the job's 11 pods use cpu 62 in total"},
+			[]string{"spec.executor.instances", "spec.executor.instances"}, "the job's 11 pods use cpu 62 in total"},
 		{"max per job: dask workers times replicas", dask.New(), daskJob,
 			MaxResources{PerJob: Limits{Memory: q("40Gi")}},
-			[]string{"spec"}, "memory 44Gi"},
+			[]string{"spec.cluster.spec.worker.replicas"}, "memory 44Gi"},
 
 		{"required labels: missing ones named", ray.New(), rayJob,
 			RequiredLabels{Labels: []string{"team", "cost-center"}},
@@ -261,4 +262,26 @@ func TestJVMBytes(t *testing.T) {
 		_, ok := jvmBytes(bad)
 		require.False(t, ok, bad)
 	}
+}
+
+// TestTotalsSaturate: a job total too large for an int64 saturates instead of
+// wrapping to a small number that would pass every per-job limit.
+func TestTotalsSaturate(t *testing.T) {
+	cases := []struct {
+		name string
+		got  amounts
+		want int64
+	}{
+		{"memory times 2^31-1 replicas", amounts{memory: 8 << 40}.times(math.MaxInt32), math.MaxInt64},
+		{"cpu plus cpu", func() amounts { a := amounts{cpu: math.MaxInt64 - 1}; a.add(amounts{cpu: 5}); return a }(), math.MaxInt64},
+		{"negative replicas count nothing", amounts{gpu: 4}.times(-3), 0},
+		{"small totals are exact", amounts{gpu: 4}.times(3), 12},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.want, max(c.got.cpu, c.got.memory, c.got.gpu))
+		})
+	}
+	limit := resource.MustParse("1Ei")
+	require.Len(t, Limits{Memory: &limit}.exceeded(amounts{memory: 8 << 40}.times(math.MaxInt32)), 1)
 }

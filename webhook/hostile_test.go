@@ -392,14 +392,14 @@ func hostileCases(t *testing.T) []*hostileCase {
 			want: []string{"request.object is missing"}},
 		{name: "CREATE without an object /validate", path: ValidatePath,
 			body: editReview(t, ok, func(r *admissionv1.AdmissionReview) { r.Request.Object.Raw = nil }), want: []string{"request.object is missing"}},
-		{name: "object is a JSON array", body: withObject(`["task-template"]`), want: []string{"decode request.object", "cannot unmarshal array"}},
+		{name: "object is a JSON array", body: withObject(`["task-template"]`), want: []string{"request.object is a JSON array, not a JSON object"}},
 		{name: "annotation value is a number", body: withObject(`{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication",` +
 			`"metadata":{"annotations":{"flyte.org/task-template":5}}}`), want: []string{"decode request.object", "cannot unmarshal number"}},
 		{name: "non-UTF-8 bytes in the task template", body: nonUTF8, want: []string{"not valid UTF-8"}},
 		{name: "UPDATE with an undecodable old object", body: editReview(t, ok, func(r *admissionv1.AdmissionReview) {
 			r.Request.Operation = admissionv1.Update
 			r.Request.OldObject.Raw = []byte(`[]`)
-		}), want: []string{"decode old object"}},
+		}), want: []string{"request.oldObject is a JSON array, not a JSON object"}},
 
 		// The task template and execution annotations.
 		{name: "SparkApplication carrying a ray task", body: create(sparkSkel(fmt.Sprintf(rayTmpl, "", ""))),

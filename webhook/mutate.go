@@ -77,7 +77,20 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	}
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
 	p, ok := m.Registry.ForKind(gk)
-	if !ok || (len(req.Object.Raw) > 0 && !bytes.Contains(req.Object.Raw, templateMarker)) {
+	if !ok {
+		return allowed, ResultAllowed, ""
+	}
+	if err := checkEnvelope(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+	}
+	if err := checkOld(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+	}
+	if !bytes.Contains(req.Object.Raw, templateMarker) {
+		// Nothing to expand; still, only an object of the request's kind.
+		if err := checkHead(p, "request.object", req.Object.Raw); err != nil {
+			return admission.Errored(http.StatusBadRequest, err), ResultError, ""
+		}
 		return allowed, ResultAllowed, ""
 	}
 	obj, err := checkObject(p, req)
@@ -193,20 +206,25 @@ func bounded(errs field.ErrorList) field.ErrorList {
 	}
 	out := make(field.ErrorList, 0, len(errs)+1)
 	for _, e := range errs {
-		if len(e.Detail) > maxDetailBytes || badValueTooLong(e.BadValue) {
-			c := *e
-			c.Detail = cut(c.Detail, maxDetailBytes)
-			if s, ok := c.BadValue.(string); ok {
-				c.BadValue = cut(s, maxDetailBytes)
-			}
-			e = &c
-		}
-		out = append(out, e)
+		out = append(out, cutError(e))
 	}
 	if more != nil {
 		out = append(out, more)
 	}
 	return out
+}
+
+// cutError is e with its detail and (string) value cut to maxDetailBytes.
+func cutError(e *field.Error) *field.Error {
+	if len(e.Detail) <= maxDetailBytes && !badValueTooLong(e.BadValue) {
+		return e
+	}
+	c := *e
+	c.Detail = cut(c.Detail, maxDetailBytes)
+	if s, ok := c.BadValue.(string); ok {
+		c.BadValue = cut(s, maxDetailBytes)
+	}
+	return &c
 }
 
 func badValueTooLong(v any) bool {

@@ -1,33 +1,37 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/expand"
 	"maps"
 	"math"
 	"slices"
 	"unicode/utf8"
 
+	"github.com/flyte-admission/flyte-admission/expand"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// checkRequest refuses what the apiserver never sends for a CREATE or UPDATE
-// of one of the plugins' kinds, so that a malformed or forged review is
-// answered with what is wrong with it instead of being expanded or judged:
-// a missing object, a version other than the plugin's (the webhooks' rules
-// name that version; the apiserver converts to it) and bytes that are not
-// UTF-8 (JSON decoding would silently replace them). checkKind then compares
-// the decoded object's apiVersion and kind with the request's.
-func checkRequest(p plugins.Plugin, req admission.Request) error {
+// checkEnvelope refuses, cheaply (no decoding), what the apiserver never
+// sends for a CREATE or UPDATE of one of the plugins' kinds: a missing
+// object, an object or oldObject that is not a JSON object (a JSON string
+// or array, say), and a version other than the plugin's (the webhooks'
+// rules name that version; the apiserver converts to it). Both webhooks run
+// it before anything else, so that a malformed or forged review is answered
+// with what is wrong with it instead of being admitted unread.
+func checkEnvelope(p plugins.Plugin, req admission.Request) error {
 	want := p.Kind()
 	if len(req.Object.Raw) == 0 {
 		return fmt.Errorf("request.object is missing (a %s of %s needs one)", req.Operation, want.Kind)
@@ -36,21 +40,88 @@ func checkRequest(p plugins.Plugin, req admission.Request) error {
 		return fmt.Errorf("request.kind is %s/%s %s: this webhook serves %s (the version its rules name)",
 			req.Kind.Group, req.Kind.Version, req.Kind.Kind, want.GroupVersion())
 	}
+	if !isJSONObject(req.Object.Raw) {
+		return fmt.Errorf("request.object is %s, not a JSON object (a %s)", jsonKind(req.Object.Raw), want.Kind)
+	}
+	if len(req.OldObject.Raw) > 0 && !isJSONObject(req.OldObject.Raw) {
+		return fmt.Errorf("request.oldObject is %s, not a JSON object (a %s)", jsonKind(req.OldObject.Raw), want.Kind)
+	}
+	return nil
+}
+
+// isJSONObject: raw (a value the review decoder checked) is a JSON object.
+func isJSONObject(raw []byte) bool {
+	b := bytes.TrimLeft(raw, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// jsonKind names the kind of JSON value raw is, for messages.
+func jsonKind(raw []byte) string {
+	b := bytes.TrimLeft(raw, " \t\r\n")
+	if len(b) == 0 {
+		return "empty"
+	}
+	switch c := b[0]; {
+	case c == '"':
+		return "a JSON string"
+	case c == '[':
+		return "a JSON array"
+	case c == 't' || c == 'f':
+		return "a JSON boolean"
+	case c == 'n':
+		return "JSON null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a JSON number"
+	}
+	return "not JSON"
+}
+
+// checkRequest is checkEnvelope, and that the object's bytes are UTF-8 (JSON
+// decoding would silently replace them). checkKind then compares the
+// decoded object's apiVersion and kind with the request's.
+func checkRequest(p plugins.Plugin, req admission.Request) error {
+	if err := checkEnvelope(p, req); err != nil {
+		return err
+	}
 	if !utf8.Valid(req.Object.Raw) {
 		return errors.New("request.object is not valid UTF-8")
 	}
 	return nil
 }
 
-// checkKind refuses an object whose apiVersion and kind are not the plugin's
-// (the request's, once checkRequest passed).
-func checkKind(p plugins.Plugin, apiVersion, kind string) error {
+// checkKind refuses an object (which names it: request.object or
+// request.oldObject) whose apiVersion and kind are not the plugin's (the
+// request's, once checkEnvelope passed).
+func checkKind(p plugins.Plugin, which, apiVersion, kind string) error {
 	want := p.Kind()
 	if got := schema.FromAPIVersionAndKind(apiVersion, kind); got != want {
-		return fmt.Errorf("request.object is apiVersion %q, kind %q: the request is for %s, kind %s",
-			apiVersion, kind, want.GroupVersion(), want.Kind)
+		return fmt.Errorf("%s is apiVersion %q, kind %q: the request is for %s, kind %s",
+			which, apiVersion, kind, want.GroupVersion(), want.Kind)
 	}
 	return nil
+}
+
+// checkHead decodes only the apiVersion and kind of raw (request.object or
+// request.oldObject, named by which) and checks them with checkKind.
+func checkHead(p plugins.Plugin, which string, raw []byte) error {
+	if !utf8.Valid(raw) {
+		return fmt.Errorf("%s is not valid UTF-8", which)
+	}
+	var h metav1.TypeMeta
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return fmt.Errorf("decode %s: %w", which, err)
+	}
+	return checkKind(p, which, h.APIVersion, h.Kind)
+}
+
+// checkOld is checkHead on an UPDATE's oldObject (nothing to check on
+// CREATE): the stored object decides what an UPDATE changes, so one of
+// another kind must not be taken for it.
+func checkOld(p plugins.Plugin, req admission.Request) error {
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil
+	}
+	return checkHead(p, "request.oldObject", req.OldObject.Raw)
 }
 
 // checkObject is checkRequest, then checkKind on the object's head. The
@@ -63,7 +134,7 @@ func checkObject(p plugins.Plugin, req admission.Request) (*expand.Decoded, erro
 	if err != nil {
 		return nil, fmt.Errorf("decode request.object: %w", err)
 	}
-	if err := checkKind(p, d.Head.APIVersion, d.Head.Kind); err != nil {
+	if err := checkKind(p, "request.object", d.Head.APIVersion, d.Head.Kind); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -82,7 +153,8 @@ func annotationErrors(h *expand.Head) field.ErrorList {
 var maxQuantity = resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
 
 // quantityErrors are the negative or uncountably large resource requests and
-// limits of obj's pods, and negative Spark cores and executor instances: the
+// limits of obj's pods, and negative Spark cores (executor counts are the
+// plugins' own check, plugins.CountErrors): the
 // pods' validation would refuse negative ones only once the operator creates
 // them (the job then fails instead of being refused), and a quantity too large
 // to count would pass the max-resources policy as zero.
@@ -96,7 +168,6 @@ func quantityErrors(obj client.Object, refs []plugins.PodSpecRef) field.ErrorLis
 		}{
 			{spec.Child("driver", "cores"), app.Spec.Driver.Cores},
 			{spec.Child("executor", "cores"), app.Spec.Executor.Cores},
-			{spec.Child("executor", "instances"), app.Spec.Executor.Instances},
 		} {
 			if r.value != nil && *r.value < 0 {
 				errs = append(errs, field.Invalid(r.path, *r.value, "must be greater than or equal to 0"))

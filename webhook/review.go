@@ -3,8 +3,11 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -69,6 +72,12 @@ func decodeReviewWith(body []byte, fast bool) (admission.Request, schema.GroupVe
 	var req admission.Request
 	if ar.Request != nil {
 		req.AdmissionRequest = *ar.Request
+	}
+	if strings.ContainsRune(string(req.UID), utf8.RuneError) {
+		// JSON decoding replaced invalid UTF-8 (or a lone surrogate escape)
+		// with U+FFFD: the answer could not carry the uid that was sent, and
+		// the apiserver's uids are UUIDs.
+		return admission.Request{}, gvk, errors.New("request.uid is not valid UTF-8 (or holds U+FFFD): it could not be echoed as sent")
 	}
 	return req, gvk, nil
 }

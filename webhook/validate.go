@@ -54,8 +54,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 			if v.Log != nil {
 				log = *v.Log
 			}
-			log.Info("policy violation (audit mode)", "policy", f.Policy, "kind", kind, "namespace", req.Namespace,
-				"name", req.Name, "operation", req.Operation, "violations", f.Messages())
+			logAudit(log, req, f)
 		case policy.Enforce:
 			if result == ResultDenied {
 				denialsTotal.WithLabelValues(kind, f.Policy).Inc()
@@ -82,12 +81,15 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if err := checkRequest(p, req); err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError, nil
 	}
+	if err := checkOld(p, req); err != nil {
+		return admission.Errored(http.StatusBadRequest, err), ResultError, nil
+	}
 	obj, err := decodeTyped(p, req.Object.Raw, req.Namespace)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode %s: %w", req.Kind.Kind, err)), ResultError, nil
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
-	if err := checkKind(p, gvk.GroupVersion().String(), gvk.Kind); err != nil {
+	if err := checkKind(p, "request.object", gvk.GroupVersion().String(), gvk.Kind); err != nil {
 		return admission.Errored(http.StatusBadRequest, err), ResultError, nil
 	}
 	if obj.GetDeletionTimestamp() != nil {
@@ -103,19 +105,34 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 		return allowed, ResultAllowed, nil
 	}
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 && enforced(findings) {
-		if old, err := decodeTyped(p, req.OldObject.Raw, req.Namespace); err == nil {
-			findings = ratchet(findings, findingsOf(set, p, old, cfg))
+		old, err := decodeTyped(p, req.OldObject.Raw, req.Namespace)
+		if err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode request.oldObject: %w", err)), ResultError, nil
 		}
+		findings = ratchet(findings, findingsOf(set, p, old, cfg))
 	}
 	var denials field.ErrorList
 	var warnings []string
+	unshown := 0
 	for _, f := range findings {
 		switch f.Mode {
 		case policy.Enforce:
 			denials = append(denials, f.Errs...)
 		case policy.Warn:
-			warnings = append(warnings, f.Messages()...)
+			// Bounded like denials: the first maxWarnings, each error's
+			// value and detail cut before it is rendered (a warning must
+			// not echo a large piece of the object), the rest counted.
+			for _, e := range f.Errs {
+				if len(warnings) == maxWarnings {
+					unshown++
+					continue
+				}
+				warnings = append(warnings, cut(f.Policy+": "+cutError(e).Error(), maxWarningBytes))
+			}
 		}
+	}
+	if unshown > 0 {
+		warnings = append(warnings, fmt.Sprintf("and %d more warnings not shown", unshown))
 	}
 	if len(denials) > 0 {
 		resp := Denied(gk, obj.GetName(), denials)
@@ -203,4 +220,54 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Bounds of what the validator writes besides denials: warnings go back to
+// the user through the apiserver, audit lines to the log.
+const (
+	maxWarnings     = maxDenialCauses
+	maxWarningBytes = maxDetailBytes
+	// maxLoggedFields is how many field paths an audit line names.
+	maxLoggedFields = 20
+	// maxIdentityBytes caps a logged name, namespace, uid or path (the
+	// apiserver's own are far shorter; a forged review's need not be).
+	maxIdentityBytes = 256
+)
+
+// boundedWarnings keeps the first maxWarnings warnings (and says how many
+// more there were), each cut to maxWarningBytes.
+func boundedWarnings(ws []string) []string {
+	if len(ws) == 0 {
+		return ws
+	}
+	n := min(len(ws), maxWarnings)
+	out := make([]string, 0, n+1)
+	for _, w := range ws[:n] {
+		out = append(out, cut(w, maxWarningBytes))
+	}
+	if len(ws) > n {
+		out = append(out, fmt.Sprintf("and %d more warnings not shown", len(ws)-n))
+	}
+	return out
+}
+
+// logAudit logs an audit-mode finding. At the default level the line is
+// bounded and value-free: the request's identity, the policy, how many
+// violations and the field paths of the first maxLoggedFields, never what
+// the object holds there (images, paths, commands may be secrets, and any
+// of them may be large). The messages, values included, are logged at
+// V(1), bounded like denials.
+func logAudit(log logr.Logger, req admission.Request, f *policy.Finding) {
+	fields := make([]string, 0, min(len(f.Errs), maxLoggedFields))
+	for _, e := range f.Errs[:min(len(f.Errs), maxLoggedFields)] {
+		fields = append(fields, cut(e.Field, maxIdentityBytes))
+	}
+	kv := []any{"policy", f.Policy, "kind", req.Kind.Kind, "namespace", cut(req.Namespace, maxIdentityBytes),
+		"name", cut(req.Name, maxIdentityBytes), "uid", cut(string(req.UID), maxIdentityBytes),
+		"operation", req.Operation, "violations", len(f.Errs), "fields", fields}
+	log.Info("policy violation (audit mode)", kv...)
+	if debug := log.V(1); debug.Enabled() {
+		msgs := policy.Finding{Policy: f.Policy, Errs: bounded(f.Errs)}.Messages()
+		debug.Info("policy violation (audit mode): messages", append(kv, "messages", boundedWarnings(msgs))...)
+	}
 }

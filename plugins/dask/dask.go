@@ -112,6 +112,10 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	runner.RestartPolicy = corev1.RestartPolicyNever
 	runner.Containers[podspec.ContainerIndex(runner, stable.Primary)].Name = JobRunnerContainer
 
+	workers := job.GetWorkers().GetNumberOfWorkers()
+	if err := plugins.TemplateCountError(customField+".workers.numberOfWorkers", int64(workers)); err != nil {
+		return nil, err
+	}
 	dj := &daskv1.DaskJob{}
 	dj.APIVersion, dj.Kind = GVK.GroupVersion().String(), GVK.Kind
 	dj.Labels, dj.Annotations = labels, annotations
@@ -119,7 +123,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		Job: daskv1.JobSpec{Spec: *runner},
 		Cluster: daskv1.DaskCluster{
 			Spec: daskv1.DaskClusterSpec{
-				Worker: daskv1.WorkerSpec{Replicas: int(job.GetWorkers().GetNumberOfWorkers()), Spec: *worker},
+				Worker: daskv1.WorkerSpec{Replicas: int(workers), Spec: *worker},
 				Scheduler: daskv1.SchedulerSpec{Spec: *scheduler, Service: corev1.ServiceSpec{
 					Type:     corev1.ServiceTypeNodePort,
 					Selector: map[string]string{"dask.org/cluster-name": t.Name, "dask.org/component": "scheduler"},

@@ -10,13 +10,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Validate implements plugins.Plugin: when a dashboard log template is
-// configured, the scheduler must serve the dashboard under its prefix.
+// Validate implements plugins.Plugin: the worker count is a valid count
+// (plugins.CountErrors, the check of every kind) and, when a dashboard log
+// template is configured, the scheduler serves the dashboard under its
+// prefix.
 func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 	dj, ok := obj.(*daskv1.DaskJob)
 	if !ok {
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("not a DaskJob: %T", obj))}
 	}
+	errs := plugins.CountErrors(plugins.Count{Path: field.NewPath("spec", "cluster", "spec", "worker", "replicas"),
+		Value: int64(dj.Spec.Cluster.Spec.Worker.Replicas)})
+	return append(errs, dashboardErrors(dj, cfg)...)
+}
+
+// dashboardErrors: when a dashboard log template is configured, the scheduler
+// must serve the dashboard under its prefix.
+func dashboardErrors(dj *daskv1.DaskJob, cfg *config.Config) field.ErrorList {
 	pc := plugins.NewPhaseContext(dj)
 	want, err := DashboardPrefix(&cfg.Plugins.Dask.Logs, pc.Exec.Namespace, pc.TaskExecution())
 	if err != nil {
@@ -61,6 +71,7 @@ func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	return []plugins.PodSpecRef{
 		{Path: field.NewPath("spec", "job", "spec"), Spec: &dj.Spec.Job.Spec, Replicas: 1},
 		{Path: c.Child("scheduler", "spec"), Spec: &dj.Spec.Cluster.Spec.Scheduler.Spec, Replicas: 1},
-		{Path: c.Child("worker", "spec"), Spec: &dj.Spec.Cluster.Spec.Worker.Spec, Replicas: dj.Spec.Cluster.Spec.Worker.Replicas},
+		{Path: c.Child("worker", "spec"), Spec: &dj.Spec.Cluster.Spec.Worker.Spec, Replicas: dj.Spec.Cluster.Spec.Worker.Replicas,
+			ReplicasPath: c.Child("worker", "replicas")},
 	}
 }

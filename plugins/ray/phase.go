@@ -89,13 +89,14 @@ func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	out := []plugins.PodSpecRef{{Path: p.Child("headGroupSpec", "template", "spec"), Spec: &cs.HeadGroupSpec.Template.Spec, Replicas: 1}}
 	for i := range cs.WorkerGroupSpecs {
 		g := &cs.WorkerGroupSpecs[i]
-		n := 1
+		gp := p.Child("workerGroupSpecs").Index(i)
+		n, np := 1, (*field.Path)(nil)
 		if g.MaxReplicas != nil {
-			n = int(*g.MaxReplicas)
+			n, np = int(*g.MaxReplicas), gp.Child("maxReplicas")
 		} else if g.Replicas != nil {
-			n = int(*g.Replicas)
+			n, np = int(*g.Replicas), gp.Child("replicas")
 		}
-		out = append(out, plugins.PodSpecRef{Path: p.Child("workerGroupSpecs").Index(i).Child("template", "spec"), Spec: &g.Template.Spec, Replicas: n})
+		out = append(out, plugins.PodSpecRef{Path: gp.Child("template", "spec"), Spec: &g.Template.Spec, Replicas: n, ReplicasPath: np})
 	}
 	if s := rj.Spec.SubmitterPodTemplate; s != nil {
 		out = append(out, plugins.PodSpecRef{Path: field.NewPath("spec", "submitterPodTemplate", "spec"), Spec: &s.Spec, Replicas: 1})

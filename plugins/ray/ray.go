@@ -133,6 +133,16 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		podspec.AddTolerationsForExtendedResources(w, k8s.AddTolerationsForExtendedResources)
 		wl, wa := meta(g.GetK8SPod().GetMetadata())
 		replicas := g.GetReplicas()
+		gp := fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i)
+		if err := plugins.TemplateCountError(gp+".replicas", int64(replicas)); err != nil {
+			return nil, err
+		}
+		if err := plugins.TemplateCountError(gp+".minReplicas", int64(g.GetMinReplicas())); err != nil {
+			return nil, err
+		}
+		if err := plugins.TemplateCountError(gp+".maxReplicas", int64(g.GetMaxReplicas())); err != nil {
+			return nil, err
+		}
 		spec := rayv1.WorkerGroupSpec{
 			GroupName:      g.GetGroupName(),
 			Replicas:       ptr.To(replicas),

@@ -1,6 +1,7 @@
 package ray
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,9 @@ func TestValidate(t *testing.T) {
 		{"negative replicas (KubeRay)", false, func(rj *rayv1.RayJob) {
 			rj.Spec.RayClusterSpec.WorkerGroupSpecs[1].MinReplicas = i(-1)
 		}, "spec.rayClusterSpec.workerGroupSpecs[1]", "negative minReplicas -1"},
+		{"negative replicas (the count check of every kind, with the field)", false, func(rj *rayv1.RayJob) {
+			rj.Spec.RayClusterSpec.WorkerGroupSpecs[1].MinReplicas = i(-1)
+		}, "spec.rayClusterSpec.workerGroupSpecs[1].minReplicas", "must be greater than or equal to 0"},
 		{"min above max (KubeRay)", false, func(rj *rayv1.RayJob) {
 			rj.Spec.RayClusterSpec.WorkerGroupSpecs[1].MinReplicas = i(5)
 			rj.Spec.RayClusterSpec.WorkerGroupSpecs[1].MaxReplicas = i(1)
@@ -120,9 +124,22 @@ func TestValidate(t *testing.T) {
 				require.Empty(t, errs)
 				return
 			}
-			require.Len(t, errs, 1, errs.ToAggregate())
-			require.Equal(t, c.field, errs[0].Field)
-			require.Contains(t, errs[0].Detail, c.detail)
+			// The error naming c.field (a negative count is refused twice:
+			// by KubeRay, naming the group, and by the count check of every
+			// kind, naming the field).
+			var found bool
+			for _, e := range errs {
+				if e.Field == c.field {
+					require.Contains(t, e.Detail, c.detail)
+					found = true
+				}
+			}
+			require.True(t, found, "no error on %s: %v", c.field, errs.ToAggregate())
+			want := 1
+			if strings.HasPrefix(c.name, "negative replicas") {
+				want = 2
+			}
+			require.Len(t, errs, want, errs.ToAggregate())
 		})
 	}
 }

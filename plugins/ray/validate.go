@@ -11,7 +11,7 @@ import (
 )
 
 // Validate implements plugins.Plugin. Every RayJob: KubeRay's own validation
-// (kuberay_validation.go), the submitter on the head image (submitter.go) and
+// (kuberay_validation.go), worker counts (replica_counts.go), the submitter on the head image (submitter.go) and
 // the configured logs sidecar (logs_sidecar.go). A Flyte RayJob (one carrying
 // a task template) also: no submitter command (submitter.go) and the Ray
 // containers first (ray_container_first.go).
@@ -24,6 +24,7 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 	errs := kubeRayErrors(rj)
 	errs = append(errs, submitterErrors(rj, flyte)...)
 	if cs := rj.Spec.RayClusterSpec; cs != nil {
+		errs = append(errs, replicaCountErrors(cs)...)
 		if flyte {
 			errs = append(errs, rayContainerFirstErrors(cs)...)
 		}

@@ -56,6 +56,9 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if job.GetMainApplicationFile() == "" && job.GetMainClass() == "" {
 		return nil, task.BadSpec(customField, "invalid TaskSpecification [%s]., caused by: either MainApplicationFile or MainClass must be set", customText(t))
 	}
+	if err := templateCountErrors(job.GetSparkConf()); err != nil {
+		return nil, err
+	}
 	cfg := env.Config
 	conf := sparkConfig(job, &cfg.Plugins.Spark, t.Name, env.Clock())
 	dropOperatorManagedConf(conf, t.Namespace)

@@ -9,7 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Validate implements plugins.Plugin: the name spark-operator accepts
+// Validate implements plugins.Plugin: valid executor counts
+// (executor_counts.go), the name spark-operator accepts
 // (application_name.go), a main application file (main_application_file.go),
 // no operator-managed sparkConf key (operator_managed_conf.go) and a driver
 // off interruptible nodes (driver_not_interruptible.go).
@@ -18,7 +19,8 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 	if !ok {
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("not a SparkApplication: %T", obj))}
 	}
-	errs := applicationNameErrors(app.Name)
+	errs := executorCountErrors(app)
+	errs = append(errs, applicationNameErrors(app.Name)...)
 	errs = append(errs, mainApplicationFileErrors(app)...)
 	errs = append(errs, operatorManagedConfErrors(app)...)
 	return append(errs, driverInterruptibleErrors(app, &cfg.Plugins.K8s)...)
