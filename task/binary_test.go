@@ -95,8 +95,8 @@ func TestDecodeTemplateBinaryErrors(t *testing.T) {
 }
 
 func TestDecodeTemplateBinaryWithinLimits(t *testing.T) {
-	// Values up to the limit decode (each number is three values on the wire:
-	// the list entry, its Value and its number).
+	// Values up to the limit decode (each number is two values on the wire:
+	// its Value and the number).
 	vs := make([]*structpb.Value, 10_000)
 	for i := range vs {
 		vs[i] = structpb.NewNumberValue(float64(i))
