@@ -37,9 +37,23 @@ func seedAnnotations(f *testing.F, key string) {
 }
 
 // FuzzDecodeTemplate: any text yields a template or an error naming the
-// annotation, never a panic.
+// annotation, never a panic. The seeds hold every form: JSON, YAML and the
+// binary form of the examples' templates.
 func FuzzDecodeTemplate(f *testing.F) {
 	seedAnnotations(f, TemplateAnnotation)
+	for _, s := range []string{`{"type":"spark","container":{"image":"i","args":["a"]},"custom":{"l":[1,{"a":null}]}}`,
+		`{"type":"ray","id":{"name":"t"},"config":{"k":"v"},"k8sPod":{"podSpec":{"containers":[{"name":"c"}]}}}`} {
+		tt, err := DecodeTemplate(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := EncodeBinaryTemplate(tt)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(BinaryTemplatePrefix + "CgQ=")
 	f.Fuzz(func(t *testing.T, s string) {
 		tt, err := DecodeTemplate(s)
 		if err != nil {

@@ -114,7 +114,8 @@ const TemplateField = "metadata.annotations[" + TemplateAnnotation + "]"
 const ExecutionField = "metadata.annotations[" + ExecutionAnnotation + "]"
 
 // DecodeTemplate decodes a TaskTemplate given as protobuf JSON (camelCase or
-// snake_case names) or YAML.
+// snake_case names), YAML, or binary protobuf in base64 after
+// BinaryTemplatePrefix.
 func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 	d, err := decodeTemplate(s)
 	if err != nil {
@@ -125,17 +126,33 @@ func DecodeTemplate(s string) (*core.TaskTemplate, error) {
 
 // decodeTemplate is DecodeTemplate, with the cost of the result for the cache.
 func decodeTemplate(s string) (*decoded, error) {
-	data, err := toJSON(s)
-	if err != nil {
-		return nil, &Error{Field: TemplateField, Err: err}
+	if len(s) > MaxAnnotationBytes {
+		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("value is %d bytes, more than the %d allowed", len(s), MaxAnnotationBytes)}
 	}
-	values := countJSONValues(data, MaxTemplateValues)
-	if values > MaxTemplateValues {
-		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("the template has more than %d values", MaxTemplateValues)}
-	}
-	tt := &core.TaskTemplate{}
-	if err := pbjson.UnmarshalString(data, tt); err != nil {
-		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
+	var (
+		tt     *core.TaskTemplate
+		size   int // bytes of the JSON or binary decoded
+		values int
+	)
+	if t := strings.TrimSpace(s); isBinaryTemplate(t) {
+		var err error
+		if tt, size, values, err = decodeBinaryTemplate(t); err != nil {
+			return nil, &Error{Field: TemplateField, Err: err}
+		}
+	} else {
+		data, err := toJSON(s)
+		if err != nil {
+			return nil, &Error{Field: TemplateField, Err: err}
+		}
+		values = countJSONValues(data, MaxTemplateValues)
+		if values > MaxTemplateValues {
+			return nil, &Error{Field: TemplateField, Err: fmt.Errorf("the template has more than %d values", MaxTemplateValues)}
+		}
+		tt = &core.TaskTemplate{}
+		if err := pbjson.UnmarshalString(data, tt); err != nil {
+			return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
+		}
+		size = len(data)
 	}
 	if tt.GetType() == "" {
 		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
@@ -145,7 +162,7 @@ func decodeTemplate(s string) (*decoded, error) {
 	}
 	// The decoded strings share data; the rest is about a value each, and as
 	// much again for the custom message and pod specs decoded from it later.
-	cost := int64(len(s)) + int64(len(data)) + 2*bytesPerValue*int64(values)
+	cost := int64(len(s)) + int64(size) + 2*bytesPerValue*int64(values)
 	return &decoded{key: s, template: tt, cost: cost}, nil
 }
 

@@ -66,28 +66,36 @@ func runConformance(t *testing.T, root string) {
 				require.Equal(t, linkPairs(expected["logs"]), linkPairs(got["logs"]), "log links")
 				return
 			}
-			// Where our output deviates from Flyte's so that the operators
-			// accept and run it, Flyte's expectation becomes ours first
-			// (deviations_test.go, each a row of the README table).
-			if applied := applyDeviations(strings.Split(dir, string(filepath.Separator))[2], expected, caseOf(t, dir)); len(applied) > 0 {
-				t.Logf("documented deviations from Flyte 1.16.8 applied: %s", strings.Join(applied, ", "))
-			}
-			out, stderr, code := run(t, append([]string{"expand", "-f", filepath.Join(dir, "skeleton.yaml"), "-o", "json"}, args...)...)
-			if msg, ok := expected["error"]; ok {
-				require.NotEqual(t, 0, code, "Flyte refused this task (%v) but expand succeeded", msg)
-				require.NotEmpty(t, stderr)
-				return
-			}
-			require.Equal(t, 0, code, stderr)
-			var got map[string]any
-			require.NoError(t, json.Unmarshal([]byte(out), &got))
-			got = expandedObject(t, got)
-			want := normalize(expected["spec"])
-			have := normalize(got["spec"])
-			require.NotEmpty(t, want)
-			require.Empty(t, jsoncmp.Diff("spec", want, have, nil))
+			expectExpansion(t, dir, filepath.Join(dir, "skeleton.yaml"), expected, args)
 		})
 	}
+}
+
+// expectExpansion expands skeleton (with args, e.g. the case's --config)
+// and compares the result with expected, the output of a build case in dir,
+// by the comparison contract of the conformance README.
+func expectExpansion(t *testing.T, dir, skeleton string, expected map[string]any, args []string) {
+	t.Helper()
+	// Where our output deviates from Flyte's so that the operators
+	// accept and run it, Flyte's expectation becomes ours first
+	// (deviations_test.go, each a row of the README table).
+	if applied := applyDeviations(filepath.Base(filepath.Dir(dir)), expected, caseOf(t, dir)); len(applied) > 0 {
+		t.Logf("documented deviations from Flyte 1.16.8 applied: %s", strings.Join(applied, ", "))
+	}
+	out, stderr, code := run(t, append([]string{"expand", "-f", skeleton, "-o", "json"}, args...)...)
+	if msg, ok := expected["error"]; ok {
+		require.NotEqual(t, 0, code, "Flyte refused this task (%v) but expand succeeded", msg)
+		require.NotEmpty(t, stderr)
+		return
+	}
+	require.Equal(t, 0, code, stderr)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	got = expandedObject(t, got)
+	want := normalize(expected["spec"])
+	have := normalize(got["spec"])
+	require.NotEmpty(t, want)
+	require.Empty(t, jsoncmp.Diff("spec", want, have, nil))
 }
 
 // expandedObject picks the expanded task object out of expand's output: the

@@ -34,7 +34,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newExpandCmd(), newValidateCmd(), newPhaseCmd(), newStatusCmd())
+	root.AddCommand(newExpandCmd(), newValidateCmd(), newPhaseCmd(), newStatusCmd(), newSkeletonCmd())
 	root.AddCommand(newServeCmd(), newManifestsCmd())
 	return root
 }
