@@ -7,7 +7,6 @@ package dask
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,9 +33,6 @@ const (
 	JobRunnerContainer = "job-runner"
 	SchedulerContainer = "scheduler"
 	WorkerContainer    = "dask-worker"
-	// DashboardPrefixFlag is the scheduler flag that mounts the dashboard
-	// under a reverse-proxy path.
-	DashboardPrefixFlag = "--dashboard-prefix"
 )
 
 // Plugin is the Dask plugin.
@@ -98,10 +94,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		return nil, err
 	}
 	sc := &scheduler.Containers[podspec.ContainerIndex(scheduler, SchedulerContainer)]
-	sc.Args = []string{"dask-scheduler"}
-	if prefix != "" {
-		sc.Args = append(sc.Args, DashboardPrefixFlag, prefix)
-	}
+	sc.Args = schedulerArgs(prefix)
 	sc.Ports = []corev1.ContainerPort{
 		{Name: "tcp-comm", ContainerPort: 8786, Protocol: corev1.ProtocolTCP},
 		{Name: "dashboard", ContainerPort: 8787, Protocol: corev1.ProtocolTCP},
@@ -161,36 +154,6 @@ func rolePod(base *corev1.PodSpec, primary, name, image string, r *core.Resource
 		c.Resources = podspec.ApplyResourceOverrides(rr, platform, true)
 	}
 	return spec, nil
-}
-
-// DashboardPrefix is the scheduler's --dashboard-prefix: the path of the first
-// link of the first dashboard log template, rendered for the task, without a
-// trailing /status. No dashboard template gives "".
-func DashboardPrefix(logs *tasklog.LogConfig, namespace string, te tasklog.TaskExecution) (string, error) {
-	hasDashboard := false
-	for _, tp := range logs.TemplatePlugins {
-		if strings.EqualFold(tp.LinkType, tasklog.LinkTypeDashboard) {
-			hasDashboard = true
-		}
-	}
-	if !hasDashboard {
-		return "", nil
-	}
-	links, err := tasklog.Render(*logs, tasklog.Input{Namespace: namespace, TaskExecution: te})
-	if err != nil {
-		return "", task.BadSpec("plugins.dask.logs", "render dashboard link: %v", err)
-	}
-	for _, l := range links {
-		if l.LinkType != tasklog.LinkTypeDashboard {
-			continue
-		}
-		u, err := url.Parse(l.URI)
-		if err != nil {
-			return "", task.BadSpec("plugins.dask.logs.templates", "dashboard link %q: %v", l.URI, err)
-		}
-		return strings.TrimSuffix(u.Path, "/status"), nil
-	}
-	return "", nil
 }
 
 // Phase implements plugins.Plugin (Flyte's GetTaskPhase for Dask).

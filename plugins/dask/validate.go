@@ -24,43 +24,6 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 	return append(errs, dashboardErrors(dj, cfg)...)
 }
 
-// dashboardErrors: when a dashboard log template is configured, the scheduler
-// must serve the dashboard under its prefix.
-func dashboardErrors(dj *daskv1.DaskJob, cfg *config.Config) field.ErrorList {
-	pc := plugins.NewPhaseContext(dj)
-	want, err := DashboardPrefix(&cfg.Plugins.Dask.Logs, pc.Exec.Namespace, pc.TaskExecution())
-	if err != nil {
-		return field.ErrorList{field.InternalError(field.NewPath("spec", "cluster", "spec", "scheduler"), err)}
-	}
-	if want == "" {
-		return nil
-	}
-	p := field.NewPath("spec", "cluster", "spec", "scheduler", "spec", "containers")
-	containers := dj.Spec.Cluster.Spec.Scheduler.Spec.Containers
-	for i := range containers {
-		if containers[i].Name != SchedulerContainer && len(containers) > 1 {
-			continue
-		}
-		args := containers[i].Args
-		ap := p.Index(i).Child("args")
-		for j := 0; j < len(args); j++ {
-			if args[j] != DashboardPrefixFlag {
-				continue
-			}
-			if j+1 >= len(args) || args[j+1] != want {
-				got := ""
-				if j+1 < len(args) {
-					got = args[j+1]
-				}
-				return field.ErrorList{field.Invalid(ap.Index(j+1), got, fmt.Sprintf("the dashboard prefix must be %q (from plugins.dask.logs)", want))}
-			}
-			return nil
-		}
-		return field.ErrorList{field.Required(ap, fmt.Sprintf("the scheduler needs %s %s: a dashboard log template is configured (plugins.dask.logs)", DashboardPrefixFlag, want))}
-	}
-	return field.ErrorList{field.Required(p, "the scheduler pod has no scheduler container")}
-}
-
 // PodSpecs implements plugins.Plugin.
 func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	dj, ok := obj.(*daskv1.DaskJob)
