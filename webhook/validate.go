@@ -100,7 +100,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	if v.Policies != nil {
 		set = v.Policies()
 	}
-	findings := findingsOf(set, p, obj, cfg)
+	findings := Findings(set, p, obj, cfg)
 	if len(findings) == 0 {
 		return allowed, ResultAllowed, nil
 	}
@@ -109,7 +109,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 		if err != nil {
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode request.oldObject: %w", err)), ResultError, nil
 		}
-		findings = ratchet(findings, findingsOf(set, p, old, cfg))
+		findings = ratchet(findings, Findings(set, p, old, cfg))
 	}
 	var denials field.ErrorList
 	var warnings []string
@@ -145,11 +145,13 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 	return allowed, ResultAllowed, findings
 }
 
-// findingsOf runs the policies on obj; the invariants are the plugin's and
-// countable, non-negative resource quantities. A skeleton the mutating
-// webhook has not expanded is not judged by the plugin's invariants (which
-// hold for expansions): the admission policy refuses it.
-func findingsOf(set *policy.Set, p plugins.Plugin, obj client.Object, cfg *config.Config) []policy.Finding {
+// Findings is what the validating webhook judges obj by, and the one path
+// `flyte-admission validate` runs too: the policies of set (nil: the
+// defaults), and the invariants, which are the plugin's and countable,
+// non-negative resource quantities. A skeleton the mutating webhook has not
+// expanded is not judged by the plugin's invariants (which hold for
+// expansions): the admission policy refuses it.
+func Findings(set *policy.Set, p plugins.Plugin, obj client.Object, cfg *config.Config) []policy.Finding {
 	pods := p.PodSpecs(obj)
 	var invariants field.ErrorList
 	if expand.CheckExpanded(obj.GetAnnotations()) == nil {

@@ -13,9 +13,10 @@ import (
 	"github.com/flyte-admission/flyte-admission/objects"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
+	"github.com/flyte-admission/flyte-admission/policy"
+	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -140,52 +141,68 @@ func typed(reg *plugins.Registry, o objects.Object) (plugins.Plugin, client.Obje
 
 func newValidateCmd() *cobra.Command {
 	var in inputFlags
+	var policiesPath string
 	cmd := &cobra.Command{
-		Use:   "validate -f FILE",
-		Short: "Check SparkApplications, RayJobs and DaskJobs against the plugins' invariants",
-		Long: `Validate prints every violation of the invariants the validating webhook enforces
-(Spark driver not interruptible, Ray submitter image = head image, Ray logs sidecar
-present when configured, Dask --dashboard-prefix set when log templates need it)
-and the operators' own rules (KubeRay's RayJob validation; spark-operator's refused
-sparkConf keys, names and a required main application file), and exits 1 if there
-is any.`,
+		Use:   "validate -f FILE [--config F] [--policies F]",
+		Short: "Check SparkApplications, RayJobs and DaskJobs as the validating webhook does",
+		Long: `Validate runs exactly what the validating webhook runs on each object — the
+plugins' invariants (Spark driver not interruptible, Ray submitter image = head image,
+Ray logs sidecar present when configured, Dask --dashboard-prefix set when log templates
+need it), the operators' own rules (KubeRay's RayJob validation; spark-operator's refused
+sparkConf keys, names and a required main application file), valid resource quantities,
+and the cluster policies of --policies (the defaults without it) — and also reports
+skeletons that were never expanded. Enforce-mode findings are violations (exit 1);
+warn- and audit-mode findings are printed as such.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			objs, cfg, err := in.load(cmd)
 			if err != nil {
 				return err
 			}
+			var set *policy.Set
+			if policiesPath != "" {
+				if set, err = policy.Load(policiesPath); err != nil {
+					return fmt.Errorf("load policies: %w", err)
+				}
+			}
 			reg := builtin.Registry()
+			out := cmd.OutOrStdout()
 			violations := 0
 			for _, o := range objs {
 				p, obj, err := typed(reg, o)
 				if err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", o.Describe(), err)
+					fmt.Fprintf(out, "%s: %v\n", o.Describe(), err)
 					violations++
 					continue
 				}
 				if p == nil {
 					continue
 				}
-				var errs field.ErrorList
 				if e := expand.CheckExpanded(obj.GetAnnotations()); e != nil {
-					errs = append(errs, e)
-				} else {
-					errs = p.Validate(obj, cfg)
+					fmt.Fprintf(out, "%s: %s\n", o.Describe(), e.Error())
+					violations++
 				}
-				for _, e := range errs {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", o.Describe(), e.Error())
+				for _, f := range webhook.Findings(set, p, obj, cfg) {
+					for _, m := range f.Messages() {
+						switch f.Mode {
+						case policy.Enforce:
+							fmt.Fprintf(out, "%s: %s\n", o.Describe(), m)
+							violations++
+						default:
+							fmt.Fprintf(out, "%s: %s (%s mode, not a violation)\n", o.Describe(), m, f.Mode)
+						}
+					}
 				}
-				violations += len(errs)
 			}
 			if violations > 0 {
 				return &exitError{code: 1, msg: fmt.Sprintf("%d violation(s)", violations)}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "no violations")
+			fmt.Fprintln(out, "no violations")
 			return nil
 		},
 	}
 	in.register(cmd)
+	cmd.Flags().StringVar(&policiesPath, "policies", "", "cluster policies file, as serve --policies (default: the built-in defaults)")
 	return cmd
 }
 
