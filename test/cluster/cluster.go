@@ -240,6 +240,9 @@ func Start(ctx context.Context, assets string, o Options) (c *Cluster, err error
 	if err := c.takeLock(ctx); err != nil {
 		return c, err
 	}
+	if err := recoverStale(c.logf); err != nil {
+		return c, err
+	}
 	if err := removeCgroups(); err != nil {
 		return c, fmt.Errorf("a kubelet's cgroups are in use on this machine (another cluster?): %w", err)
 	}
@@ -247,6 +250,11 @@ func Start(ctx context.Context, assets string, o Options) (c *Cluster, err error
 
 	if c.Dir, err = os.MkdirTemp("", "fac-"); err != nil {
 		return c, fmt.Errorf("cluster dir: %w", err)
+	}
+	c.NetNS = fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())
+	c.nsPath = "/run/netns/" + c.NetNS
+	if err := c.saveState(); err != nil {
+		return c, err
 	}
 	for _, d := range []string{"logs", "bin", "images", "pod-logs", "cni/ipam", "containerd"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
@@ -287,8 +295,6 @@ func Start(ctx context.Context, assets string, o Options) (c *Cluster, err error
 
 	// The network namespace: loopback and the pod bridge with NodeIP (the CNI
 	// bridge plugin reuses it; the apiserver and the kubelet bind to it).
-	c.NetNS = fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())
-	c.nsPath = "/run/netns/" + c.NetNS
 	if err := run(ctx, "ip", "netns", "add", c.NetNS); err != nil {
 		return c, err
 	}

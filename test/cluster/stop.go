@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,26 +29,26 @@ var hostPaths = []string{
 
 // hostSnapshot is what existed on the machine before Start.
 type hostSnapshot struct {
-	taken bool
-	paths map[string]bool // hostPaths that existed
-	netns map[string]bool // names in /run/netns
-	links map[string]bool // network interfaces of the machine's namespace
+	Taken bool
+	Paths map[string]bool // hostPaths that existed
+	NetNS map[string]bool // names in /run/netns
+	Links map[string]bool // network interfaces of the machine's namespace
 }
 
 func snapshotHost() hostSnapshot {
-	s := hostSnapshot{taken: true, paths: map[string]bool{}, netns: map[string]bool{}, links: map[string]bool{}}
+	s := hostSnapshot{Taken: true, Paths: map[string]bool{}, NetNS: map[string]bool{}, Links: map[string]bool{}}
 	for _, p := range hostPaths {
 		if _, err := os.Lstat(p); err == nil {
-			s.paths[p] = true
+			s.Paths[p] = true
 		}
 	}
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
-		s.netns[e.Name()] = true
+		s.NetNS[e.Name()] = true
 	}
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		s.links[i.Name] = true
+		s.Links[i.Name] = true
 	}
 	return s
 }
@@ -92,10 +93,10 @@ func (c *Cluster) Stop() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.host.taken {
+	if c.host.Taken {
 		entries, _ := os.ReadDir("/run/netns")
 		for _, e := range entries {
-			if !c.host.netns[e.Name()] && e.Name() != c.NetNS {
+			if !c.host.NetNS[e.Name()] && e.Name() != c.NetNS {
 				if err := run(context.Background(), "ip", "netns", "del", e.Name()); err != nil {
 					errs = append(errs, err)
 				}
@@ -110,9 +111,9 @@ func (c *Cluster) Stop() error {
 	if err := removeCgroups(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.host.taken {
+	if c.host.Taken {
 		for _, p := range hostPaths {
-			if c.host.paths[p] {
+			if c.host.Paths[p] {
 				continue
 			}
 			if _, err := os.Lstat(p); err != nil {
@@ -136,6 +137,9 @@ func (c *Cluster) Stop() error {
 	}
 	errs = append(errs, c.leftovers()...)
 	if c.lock != nil {
+		if len(errs) == 0 {
+			_ = os.Remove(stateFile) // nothing left to recover
+		}
 		c.lock.Close()
 		c.lock = nil
 	}
@@ -143,6 +147,61 @@ func (c *Cluster) Stop() error {
 	c.nsMade = false
 	c.Dir = ""
 	return errors.Join(errs...)
+}
+
+// stateFile records the running cluster (state), so that the next Start can
+// remove what a cluster whose test process was killed left behind.
+const stateFile = "/run/lock/flyte-admission-test-cluster.json"
+
+// state is what Stop needs to clean up after a cluster.
+type state struct {
+	NetNS string
+	Dir   string
+	Host  hostSnapshot
+}
+
+func (c *Cluster) saveState() error {
+	b, err := json.Marshal(state{NetNS: c.NetNS, Dir: c.Dir, Host: c.host})
+	if err != nil {
+		return fmt.Errorf("cluster state: %w", err)
+	}
+	if err := os.WriteFile(stateFile, b, 0o600); err != nil {
+		return fmt.Errorf("cluster state: %w", err)
+	}
+	return nil
+}
+
+// recoverStale cleans up after a cluster whose process died without
+// stopping it (the daemons die with it; its shims, containers, mounts,
+// network namespaces and cgroups do not). The caller holds the lock, so no
+// other cluster is running.
+func recoverStale(logf func(string, ...any)) error {
+	b, err := os.ReadFile(stateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stale cluster state: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("stale cluster state %s: %w", stateFile, err)
+	}
+	if !strings.HasPrefix(st.NetNS, netnsPrefix) || !strings.HasPrefix(filepath.Base(st.Dir), "fac-") {
+		return fmt.Errorf("stale cluster state %s names netns %q and dir %q, not this package's", stateFile, st.NetNS, st.Dir)
+	}
+	logf("cluster: cleaning up after a cluster that was not stopped (netns %s, dir %s)", st.NetNS, st.Dir)
+	stale := &Cluster{NetNS: st.NetNS, nsPath: "/run/netns/" + st.NetNS, Dir: st.Dir, host: st.Host}
+	if _, err := os.Lstat(stale.nsPath); err == nil {
+		stale.nsMade = true
+	}
+	if _, err := os.Stat(stale.Dir); err != nil {
+		stale.Dir = ""
+	}
+	if err := stale.Stop(); err != nil {
+		return fmt.Errorf("cleaning up the stale cluster: %w", err)
+	}
+	return os.Remove(stateFile)
 }
 
 // leftovers checks that nothing of the cluster remains on the machine.
@@ -156,23 +215,23 @@ func (c *Cluster) leftovers() []error {
 	if cg := kubeletCgroups(); len(cg) > 0 {
 		errs = append(errs, fmt.Errorf("leftover: cgroups %s", strings.Join(cg, " ")))
 	}
-	if !c.host.taken {
+	if !c.host.Taken {
 		return errs
 	}
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
-		if !c.host.netns[e.Name()] {
+		if !c.host.NetNS[e.Name()] {
 			errs = append(errs, fmt.Errorf("leftover: network namespace %s", e.Name()))
 		}
 	}
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		if !c.host.links[i.Name] {
+		if !c.host.Links[i.Name] {
 			errs = append(errs, fmt.Errorf("leftover: network interface %s in the machine's namespace", i.Name))
 		}
 	}
 	for _, p := range hostPaths {
-		if _, err := os.Lstat(p); err == nil && !c.host.paths[p] {
+		if _, err := os.Lstat(p); err == nil && !c.host.Paths[p] {
 			errs = append(errs, fmt.Errorf("leftover: %s", p))
 		}
 	}
