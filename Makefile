@@ -40,8 +40,8 @@ control-plane: ## Build kube-apiserver + etcd for envtest (cached) and print the
 	@$(control_plane); echo "$$assets"
 
 .PHONY: test
-test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane first, cached), hack/image's and the short fuzz runs.
-	@$(control_plane); \
+test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane and the node binaries first, cached), hack/image's and the short fuzz runs.
+	@export WITH_NODE=1; $(control_plane); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)
 	@$(MAKE) --no-print-directory image-test
