@@ -115,6 +115,15 @@ demo: build ## Run the demo: a local control plane, the webhook and watcher, kub
 	@$(control_plane); \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo -binary bin/flyte-admission -examples examples
 
+# The real-cluster test's bring-up (test/cluster) left running: a single-node
+# cluster in its own network namespace, the chart installed with make image's
+# image, examples/ applied; watches the pods until Ctrl-C, then removes
+# everything. Needs root; the first run builds the node binaries (minutes).
+.PHONY: demo-cluster
+demo-cluster: ## Run the chart's pods on a real single-node cluster (root) and watch them; Ctrl-C removes everything.
+	$(GO) build -o bin/demo-cluster ./test/cluster/demo
+	bin/demo-cluster -root $(CURDIR)
+
 ##@ Build
 
 .PHONY: build

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -23,14 +21,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/flyte-admission/flyte-admission/crds"
 	"github.com/flyte-admission/flyte-admission/test/cluster"
 )
 
@@ -70,7 +66,8 @@ func TestCluster(t *testing.T) {
 
 	t1 := time.Now()
 	imageDir := t.TempDir()
-	tarball := makeImage(ctx, t, root, imageDir)
+	tarball, err := cluster.MakeImage(ctx, root, imageDir)
+	require.NoError(t, err)
 	t.Logf("make image: %.1fs", time.Since(t1).Seconds())
 
 	t2 := time.Now()
@@ -105,30 +102,16 @@ func TestCluster(t *testing.T) {
 	require.NoError(t, err)
 
 	// The operators' CRDs.
-	files, err := crds.FilesFrom(root)
-	require.NoError(t, err)
-	args := []string{"apply", "--server-side"}
-	for _, f := range files {
-		args = append(args, "-f", f)
-	}
-	_, err = c.Kubectl(ctx, nil, args...)
-	require.NoError(t, err)
-	require.NoError(t, poll(ctx, time.Minute, func() error {
-		_, err := c.Kubectl(ctx, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=20s")
-		return err // right after the apply, the conditions may not be set yet
-	}))
+	require.NoError(t, c.InstallCRDs(ctx, root))
 
 	// helm install, the image from make image (the chart's default
 	// repository and tag), never pulled.
-	helm := newHelm(t, c)
+	helm, err := c.Helm(namespace)
+	require.NoError(t, err)
 	ch, err := loader.Load(filepath.Join(root, "charts", "flyte-admission"))
 	require.NoError(t, err)
-	values := map[string]any{
-		"image":    map[string]any{"pullPolicy": "Never"},
-		"server":   map[string]any{"extraEnv": inClusterEnv()},
-		"config":   readYAML(t, filepath.Join(root, "examples", "config", "plugins.yaml")),
-		"policies": readYAML(t, filepath.Join(root, "examples", "config", "policies.yaml")),
-	}
+	values, err := cluster.ChartValues(root)
+	require.NoError(t, err)
 	t3 := time.Now()
 	inst := action.NewInstall(helm)
 	inst.ReleaseName, inst.Namespace, inst.CreateNamespace = release, namespace, true
@@ -178,7 +161,7 @@ func TestCluster(t *testing.T) {
 		require.NotEmpty(t, it.GetAnnotations()["flyte.org/expanded-from"], "%s %s is stored expanded", it.GetKind(), it.GetName())
 	}
 	require.Equal(t, 9, jobs, "examples/ holds 9 jobs")
-	t.Logf("examples applied and expanded (%d jobs): %.1fs; cold start to here: %.1fs", jobs, time.Since(t4).Seconds(), time.Since(t0).Seconds())
+	t.Logf("examples applied and expanded (%d jobs): %.1fs; test start to here: %.1fs", jobs, time.Since(t4).Seconds(), time.Since(t0).Seconds())
 
 	// The watcher reports phases: an operator writes a status on spark-pi.
 	// (spark-operator writes driverInfo, required by the CRD, from submission on.)
@@ -295,50 +278,6 @@ func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 		return context.WithDeadline(context.Background(), d.Add(-time.Minute))
 	}
 	return context.WithCancel(context.Background())
-}
-
-// makeImage runs `make image` for this machine's platform into dir and
-// returns the docker-style tarball.
-func makeImage(ctx context.Context, t *testing.T, root, dir string) string {
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "image", "IMAGE_OUT="+dir, "IMAGE_PLATFORMS=linux/"+runtime.GOARCH)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "make image:\n%s", out)
-	tarball := filepath.Join(dir, "flyte-admission-linux-"+runtime.GOARCH+".tar")
-	_, err = os.Stat(tarball)
-	require.NoError(t, err, "make image wrote no %s:\n%s", tarball, out)
-	return tarball
-}
-
-// newHelm is a helm action configuration that talks to the cluster inside
-// its network namespace.
-func newHelm(t *testing.T, c *cluster.Cluster) *action.Configuration {
-	flags := genericclioptions.NewConfigFlags(false)
-	kc, ns := c.Kubeconfig, namespace
-	flags.KubeConfig, flags.Namespace = &kc, &ns
-	flags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
-		cfg.Dial = c.DialContext
-		return cfg
-	}
-	helm := new(action.Configuration)
-	require.NoError(t, helm.Init(flags, namespace, "secret", func(string, ...any) {}))
-	return helm
-}
-
-func inClusterEnv() []any {
-	var env []any
-	for _, k := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
-		env = append(env, map[string]any{"name": k, "value": cluster.InClusterEnv[k]})
-	}
-	return env
-}
-
-func readYAML(t *testing.T, path string) map[string]any {
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, yaml.Unmarshal(b, &m), path)
-	return m
 }
 
 // poll calls f until it succeeds or timeout passes; the error is f's last.
