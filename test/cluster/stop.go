@@ -307,8 +307,12 @@ func (c *Cluster) HostSockets() ([]string, error) {
 			}
 		}
 	}
+	pids := c.processes(nsLink)
+	if len(pids) == 0 {
+		return nil, errors.New("no process of the cluster found")
+	}
 	var out []string
-	for pid := range c.processes(nsLink) {
+	for pid := range pids {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
