@@ -40,8 +40,8 @@ control-plane: ## Build kube-apiserver + etcd for envtest (cached) and print the
 	@$(control_plane); echo "$$assets"
 
 .PHONY: test
-test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane first, cached), hack/image's and the short fuzz runs.
-	@$(control_plane); \
+test: ## Run all tests against a real kube-apiserver + etcd (builds the control plane and the node binaries first, cached), hack/image's and the short fuzz runs.
+	@export WITH_NODE=1; $(control_plane); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS)
 	@$(MAKE) --no-print-directory image-test
@@ -114,6 +114,15 @@ bench-watch: ## Watcher benchmark: phase-report lag and RSS with 1,000 and 5,000
 demo: build ## Run the demo: a local control plane, the webhook and watcher, kubectl apply of examples/, results.
 	@$(control_plane); \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/demo -binary bin/flyte-admission -examples examples
+
+# The real-cluster test's bring-up (test/cluster) left running: a single-node
+# cluster in its own network namespace, the chart installed with make image's
+# image, examples/ applied; watches the pods until Ctrl-C, then removes
+# everything. Needs root; the first run builds the node binaries (minutes).
+.PHONY: demo-cluster
+demo-cluster: ## Run the chart's pods on a real single-node cluster (root) and watch them; Ctrl-C removes everything.
+	$(GO) build -o bin/demo-cluster ./test/cluster/demo
+	bin/demo-cluster -root $(CURDIR)
 
 ##@ Build
 

@@ -14,6 +14,9 @@
 #   CP_ASSETS_DIR    full override of the output dir
 #   WITH_KUBECTL=1   also build kubectl of K8S_VERSION into the same dir
 #                    (otherwise the kubectl on PATH, if any, is symlinked)
+#   WITH_NODE=1      also build kubelet, kube-controller-manager and
+#                    kube-scheduler of K8S_VERSION into the same dir, in one
+#                    go build (test/cluster's single-node cluster)
 #   CP_NICE          nice level for the builds   (default 10)
 #   CP_FORCE=1       rebuild even if present
 #
@@ -125,6 +128,21 @@ build_k8s() { # cmd name
   log "$cmd built in $((SECONDS - t0))s"
 }
 
+# build_k8s_many cmd...: one go build for several commands, so the packages
+# they share are compiled once.
+build_k8s_many() {
+  local d="$WORK/k8s-${K8S_VERSION}" pkgs=() c
+  [ -f "$d/go.mod" ] || write_k8s_wrapper "$d"
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  log "building $* v${K8S_VERSION}"
+  local t0=$SECONDS tmp="$ASSETS/.node.tmp"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  (cd "$d" && nice -n "$NICE" go build -trimpath -ldflags "$(k8s_ldflags)" -o "$tmp/" "${pkgs[@]}")
+  for c in "$@"; do mv -f "$tmp/$c" "$ASSETS/$c"; done
+  rmdir "$tmp"
+  log "$* built in $((SECONDS - t0))s"
+}
+
 if [ "${CP_FORCE:-0}" = 1 ]; then rm -rf "$WORK/k8s-${K8S_VERSION}"; fi
 
 if [ "${CP_FORCE:-0}" != 1 ] && have_ok etcd "etcd Version: ${ETCD_VERSION}"; then
@@ -150,6 +168,25 @@ if [ "${WITH_KUBECTL:-0}" = 1 ]; then
   fi
 elif [ ! -e "$ASSETS/kubectl" ] && command -v kubectl >/dev/null 2>&1; then
   ln -sf "$(command -v kubectl)" "$ASSETS/kubectl"
+fi
+
+if [ "${WITH_NODE:-0}" = 1 ]; then
+  # The node binaries take minutes to build: let callers that need only etcd
+  # and kube-apiserver (present by now) go on, and serialise node builds on
+  # their own lock.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>&- 8>"$CACHE_ROOT/.node.lock"
+    flock 8
+  fi
+  node_missing=()
+  for c in kubelet kube-controller-manager kube-scheduler; do
+    if [ "${CP_FORCE:-0}" = 1 ] || ! have_ok "$c" "v${K8S_VERSION}"; then node_missing+=("$c"); fi
+  done
+  if [ ${#node_missing[@]} -gt 0 ]; then
+    build_k8s_many "${node_missing[@]}"
+  else
+    log "kubelet, kube-controller-manager, kube-scheduler ${K8S_VERSION} already present"
+  fi
 fi
 
 "$ASSETS/etcd" --version 2>&1 | sed -n 1p >&2  # sed, not head: no SIGPIPE under pipefail
