@@ -27,6 +27,10 @@ import (
 type Expander struct {
 	Registry *plugins.Registry
 	Env      plugins.Env
+	// Reserve, if set, is called before an expansion's work begins (never
+	// for objects left alone) and its release once the work has ended; an
+	// error stops the expansion (the webhook's memory budget).
+	Reserve func(context.Context) (release func(), err error)
 }
 
 // Result is the outcome of expanding one object.
@@ -260,6 +264,13 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 // expand generates, merges (three-way against old's expansion, if any),
 // stamps the marker and diffs.
 func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[string]any, marker string) (*Result, error) {
+	if x.Reserve != nil {
+		release, err := x.Reserve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	res := &Result{Object: obj, Plugin: p}
 	var base map[string]any
 	if old != nil {

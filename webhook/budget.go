@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
@@ -113,14 +114,16 @@ func ticketOf(ctx context.Context) *ticket {
 
 // chargeExpansion takes an expansion's charge from the budget of the review
 // ctx belongs to, waiting while ctx lasts; release returns it. Outside the
-// server (tests, the CLI) there is no budget and nothing is charged.
+// server (tests, the CLI) there is no budget and nothing is charged. It is
+// expand.Expander's Reserve: objects left alone (already expanded, task
+// annotations unchanged) are not charged.
 func chargeExpansion(ctx context.Context) (release func(), err error) {
 	t := ticketOf(ctx)
 	if t == nil {
 		return func() {}, nil
 	}
 	if err := t.b.expansions.Acquire(ctx, expansionBytes); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no memory for the expansion in time: %w (%w)", errNoMemory, err)
 	}
 	return func() { t.b.expansions.Release(expansionBytes) }, nil
 }

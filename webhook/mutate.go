@@ -111,14 +111,12 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	if m.Templates != nil {
 		env.Templates = m.Templates()
 	}
-	x := expand.Expander{Registry: m.Registry, Env: env}
-	release, err := chargeExpansion(ctx)
-	if err != nil {
-		return admission.Errored(http.StatusTooManyRequests, fmt.Errorf("no memory for the expansion in time: %w", err)), ResultError, ""
-	}
-	defer release()
+	x := expand.Expander{Registry: m.Registry, Env: env, Reserve: chargeExpansion}
 	res, err := x.ExpandDecoded(ctx, obj, oldRaw)
 	if err != nil {
+		if errors.Is(err, errNoMemory) {
+			return admission.Errored(http.StatusTooManyRequests, err), ResultError, ""
+		}
 		var xe *expand.Error
 		if !errors.As(err, &xe) {
 			return admission.Errored(http.StatusInternalServerError, err), ResultError, ""
