@@ -15,7 +15,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/flyte-admission/flyte-admission/jsonvalue"
+	"github.com/flyte-admission/flyte-admission/internal/jsonvalue"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/podspec"
 	"github.com/flyte-admission/flyte-admission/task"

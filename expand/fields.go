@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/flyte-admission/flyte-admission/jsonenc"
+	"github.com/flyte-admission/flyte-admission/internal/jsonenc"
 	"github.com/flyte-admission/flyte-admission/task"
 )
 

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 
-	"github.com/flyte-admission/flyte-admission/jsonenc"
-	"github.com/flyte-admission/flyte-admission/jsonvalue"
+	"github.com/flyte-admission/flyte-admission/internal/jsonenc"
+	"github.com/flyte-admission/flyte-admission/internal/jsonvalue"
 )
 
 // Op is one RFC 6902 JSON patch operation.

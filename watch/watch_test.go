@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/config"
-	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/watch"
-	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/flyte-admission/flyte-admission/test/watchtest"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/config"
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"

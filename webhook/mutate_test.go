@@ -13,7 +13,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/expand"
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/podspec"
 	"github.com/flyte-admission/flyte-admission/task"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/test/jsoncmp"
 	"github.com/stretchr/testify/require"
 )

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/skeleton"
 	"github.com/spf13/cobra"

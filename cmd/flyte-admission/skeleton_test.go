@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/stretchr/testify/require"
 )
 

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 )
 
 // MakeImage runs `make image` in root for this machine's platform, writing

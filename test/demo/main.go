@@ -25,8 +25,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flyte-admission/flyte-admission/crds"
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"

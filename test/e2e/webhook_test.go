@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/flyte-admission/flyte-admission/test/jsoncmp"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/webhook"

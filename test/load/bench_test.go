@@ -22,7 +22,7 @@ import (
 	"github.com/flyte-admission/flyte-admission/certs"
 	"github.com/flyte-admission/flyte-admission/test/bench/proc"
 	"github.com/flyte-admission/flyte-admission/test/load"
-	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/flyte-admission/flyte-admission/test/watchtest"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/test/load"
-	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/flyte-admission/flyte-admission/test/watchtest"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 )

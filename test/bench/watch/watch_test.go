@@ -27,7 +27,7 @@ import (
 	"github.com/flyte-admission/flyte-admission/test/bench/proc"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/watch"
-	"github.com/flyte-admission/flyte-admission/watch/watchtest"
+	"github.com/flyte-admission/flyte-admission/test/watchtest"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

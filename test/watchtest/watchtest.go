@@ -20,7 +20,7 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/expand"
-	"github.com/flyte-admission/flyte-admission/objects"
+	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/watch"

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const conformanceDir = "../cmd/flyte-admission/testdata/conformance"
+const conformanceDir = "../../cmd/flyte-admission/testdata/conformance"
 
 // template is the task-template annotation of one test object.
 type template struct {
@@ -43,7 +43,7 @@ func templates(tb testing.TB) []template {
 	tb.Helper()
 	files, err := filepath.Glob(conformanceDir + "/*/*/skeleton.yaml")
 	require.NoError(tb, err)
-	bench, err := filepath.Glob("../test/bench/testdata/*.yaml")
+	bench, err := filepath.Glob("../../test/bench/testdata/*.yaml")
 	require.NoError(tb, err)
 	var out []template
 	for _, file := range append(files, bench...) {
@@ -65,7 +65,7 @@ func templates(tb testing.TB) []template {
 			require.NoError(tb, err, file)
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(file, conformanceDir+"/"), "/skeleton.yaml")
-		if strings.HasPrefix(file, "../test/") {
+		if strings.HasPrefix(file, "../../test/") {
 			name = "bench/" + strings.TrimSuffix(filepath.Base(file), ".yaml")
 		}
 		out = append(out, template{name: name, json: js})

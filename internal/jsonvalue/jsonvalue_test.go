@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const conformance = "../cmd/flyte-admission/testdata/conformance"
+const conformance = "../../cmd/flyte-admission/testdata/conformance"
 
 // stdDecode is what Decode replaces: a json.Decoder with UseNumber.
 func stdDecode(data []byte) (any, error) {

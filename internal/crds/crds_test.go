@@ -9,7 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/flyte-admission/flyte-admission/crds"
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 )
 
 func TestFiles(t *testing.T) {

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const conformanceDir = "../cmd/flyte-admission/testdata/conformance"
+const conformanceDir = "../../cmd/flyte-admission/testdata/conformance"
 
 // requireSame checks that Append writes what json.Marshal writes, or fails
 // with its error, both into an empty buffer and after existing content.
