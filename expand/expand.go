@@ -90,13 +90,22 @@ func pathOf(s string) *field.Path {
 
 // Provenance returns the flyte.org/expanded-from marker for the given inputs.
 func Provenance(template, execution, configGeneration string) string {
-	// One copy of the inputs, hashed at once.
-	buf := make([]byte, 0, len(template)+len(execution)+len(configGeneration)+2)
-	buf = append(buf, template...)
-	buf = append(append(buf, 0), execution...)
-	buf = append(append(buf, 0), configGeneration...)
-	sum := sha256.Sum256(buf)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	// The inputs (kilobytes of annotations) go through a small buffer
+	// rather than being copied whole.
+	h := sha256.New()
+	var chunk [512]byte
+	for i, s := range [...]string{template, execution, configGeneration} {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		for len(s) > 0 {
+			n := copy(chunk[:], s)
+			h.Write(chunk[:n])
+			s = s[n:]
+		}
+	}
+	var sum [sha256.Size]byte
+	return "sha256:" + hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // Head is the part of an object that decides whether it needs expanding: its

@@ -101,7 +101,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	}
 	scheduler.RestartPolicy = corev1.RestartPolicyAlways
 
-	runner := stable.Spec.DeepCopy()
+	runner := podspec.Copy(&stable.Spec)
 	runner.RestartPolicy = corev1.RestartPolicyNever
 	runner.Containers[podspec.ContainerIndex(runner, stable.Primary)].Name = JobRunnerContainer
 
@@ -136,7 +136,7 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 // role's image and resources (resources given in the job replace the task's,
 // defaulted like a primary container).
 func rolePod(base *corev1.PodSpec, primary, name, image string, r *core.Resources, platform podspec.Platform, field string) (*corev1.PodSpec, error) {
-	spec := base.DeepCopy()
+	spec := podspec.Copy(base)
 	idx := podspec.ContainerIndex(spec, primary)
 	if idx < 0 {
 		return nil, task.BadSpec(task.TemplateField, "primary container [%s] not found in pod spec", primary)

@@ -90,7 +90,7 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 
 	// Head group.
 	headPod := cluster.GetHeadGroupSpec().GetK8SPod()
-	head := res.Spec.DeepCopy()
+	head := podspec.Copy(&res.Spec)
 	hc := &head.Containers[primary]
 	hc.Name, hc.Args = HeadContainer, nil
 	hc.Env = append(hc.Env, podIPEnv())
@@ -121,7 +121,7 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		w := res.Spec.DeepCopy()
+		w := podspec.Copy(&res.Spec)
 		wc := &w.Containers[primary]
 		wc.Name, wc.Args = WorkerContainer, nil
 		wc.Env = append(wc.Env, workerEnv()...)
