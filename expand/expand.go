@@ -335,7 +335,7 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 	gen := map[string]any{}
 	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
 		fields := make(map[string]any, 16)
-		if err := encodeFields(spec.Addr().Interface(), fields); err != nil {
+		if err := encodeFields(spec.Addr().Interface(), fields, t.Generated()); err != nil {
 			var large *tooLarge
 			if errors.As(err, &large) {
 				return nil, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}

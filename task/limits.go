@@ -190,3 +190,7 @@ func (t *Task) Grow(field string, n int) error {
 	}
 	return nil
 }
+
+// Generated is what Grow was charged so far: an estimate of the size of the
+// expansion's JSON, for sizing its buffer.
+func (t *Task) Generated() int { return int(t.generated) }

@@ -82,14 +82,30 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	}
 	res.Spec.ServiceAccountName = sa
 	labels, annotations := plugins.Labels(t), plugins.Annotations(t)
+	// Pods with no metadata of their own (the submitter, and usually the
+	// head and workers) share one pair of maps: read only.
+	var plainLabels, plainAnnotations map[string]string
+	plainDone := false
 	meta := func(extra *core.K8SObjectMetadata) (map[string]string, map[string]string) {
-		return podspec.UnionMaps(k8s.DefaultLabels, res.Labels, labels, extra.GetLabels()),
-			podspec.UnionMaps(k8s.DefaultAnnotations, res.Annotations, annotations, extra.GetAnnotations())
+		own := len(extra.GetLabels()) > 0 || len(extra.GetAnnotations()) > 0
+		if !own && plainDone {
+			return plainLabels, plainAnnotations
+		}
+		l := podspec.UnionMaps(k8s.DefaultLabels, res.Labels, labels, extra.GetLabels())
+		a := podspec.UnionMaps(k8s.DefaultAnnotations, res.Annotations, annotations, extra.GetAnnotations())
+		if !own {
+			plainLabels, plainAnnotations, plainDone = l, a, true
+		}
+		return l, a
 	}
 	cluster := job.GetRayCluster()
 
 	// Head group.
 	headPod := cluster.GetHeadGroupSpec().GetK8SPod()
+	// The head is a copy of the pod too: charged before it is made.
+	if err := t.Grow(customField+".rayCluster.headGroupSpec", res.Bytes); err != nil {
+		return nil, err
+	}
 	head := podspec.Copy(&res.Spec)
 	hc := &head.Containers[primary]
 	hc.Name, hc.Args = HeadContainer, nil
