@@ -148,6 +148,9 @@ func merge(gen, user, base any, path string, defaults map[string]any) any {
 	um, uok := user.(map[string]any)
 	if gok && uok {
 		bm, _ := base.(map[string]any)
+		if len(um) == 0 {
+			return gm // a skeleton's "spec: {}": what we generate, as it is
+		}
 		out := make(map[string]any, len(gm)+len(um))
 		for k, v := range gm {
 			out[k] = v
