@@ -80,7 +80,7 @@ func benchMutate(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := expand.MarshalPatch(res.Patch); err != nil {
+				if _, err := res.PatchJSON(); err != nil {
 					b.Fatal(err)
 				}
 			}

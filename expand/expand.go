@@ -39,6 +39,9 @@ type Result struct {
 	Object map[string]any
 	// Patch turns the input into Object; empty when nothing changed.
 	Patch []Op
+	// framed is Patch as JSON, written around the encoded spec (see
+	// encodeFramed); nil: PatchJSON encodes Patch.
+	framed []byte
 	// Plugin is the plugin of the object's kind (nil for foreign kinds).
 	Plugin plugins.Plugin
 	// Skipped says why the object was left alone, if it was.
@@ -286,12 +289,21 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 		if _, had := annotationsOf(old)[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
-			if prev, err := x.generate(ctx, p, old); err == nil {
+			if prev, _, _, err := x.generate(ctx, p, old, ""); err == nil {
 				base = prev
 			}
 		}
 	}
-	gen, err := x.generate(ctx, p, obj)
+	// A spec the user left empty, with nothing generated before, is the
+	// generated one as it is: one operation, written around its encoding.
+	frameOp := ""
+	if userSpec, had := obj["spec"]; base == nil && isEmptyObject(userSpec) {
+		frameOp = "add"
+		if had {
+			frameOp = "replace"
+		}
+	}
+	gen, frame, head, err := x.generate(ctx, p, obj, frameOp)
 	if err != nil {
 		return nil, err
 	}
@@ -302,47 +314,68 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
 	res.Object = merged
 	res.Patch = Diff(obj, merged)
+	if frame != nil {
+		res.Patch, res.framed = framePatch(frame, head, frameOp, res.Patch)
+	}
 	return res, nil
 }
 
-// generate runs the plugin for obj and returns the generated metadata and spec.
-func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[string]any) (map[string]any, error) {
+// isEmptyObject reports a missing value or an empty JSON object.
+func isEmptyObject(v any) bool {
+	m, ok := v.(map[string]any)
+	return v == nil || ok && len(m) == 0
+}
+
+// generate runs the plugin for obj and returns the generated metadata and
+// spec. With frameOp (add or replace) the spec is encoded whole after the
+// head of a patch operation of that name (encodeFramed), which it returns
+// too, with where the spec starts in it; else member by member.
+func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[string]any, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
 	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
 	t, err := task.New(name, namespace, annotationsOf(obj))
 	if err != nil {
-		return nil, asError(err)
+		return nil, nil, 0, asError(err)
 	}
 	tt := t.Template.GetType()
 	tp, ok := x.Registry.ForTaskType(tt)
 	if !ok {
-		return nil, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+		return nil, nil, 0, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
 			Message: fmt.Sprintf("unknown task type %q (this webhook expands %s)", tt, strings.Join(x.Registry.TaskTypes(), ", "))}
 	}
 	if tp.Kind().GroupKind() != p.Kind().GroupKind() {
-		return nil, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+		return nil, nil, 0, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
 			Message: fmt.Sprintf("a %q task expands into a %s, not a %s", tt, tp.Kind().Kind, p.Kind().Kind)}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	out, err := p.Expand(ctx, t, x.Env)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, 0, ctx.Err()
 		}
-		return nil, asError(err)
+		return nil, nil, 0, asError(err)
 	}
-	gen := map[string]any{}
+	gen = map[string]any{}
 	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
-		fields := make(map[string]any, 16)
-		if err := encodeFields(spec.Addr().Interface(), fields, t.Generated()); err != nil {
+		v := spec.Addr().Interface()
+		if frameOp != "" {
+			if frame, head, err = encodeFramed(v, frameOp, t.Generated()); err == nil {
+				gen["spec"] = json.RawMessage(frame[head:len(frame):len(frame)])
+			}
+		} else {
+			fields := make(map[string]any, 16)
+			if err = encodeFields(v, fields, t.Generated()); err == nil {
+				gen["spec"] = fields
+			}
+		}
+		if err != nil {
 			var large *tooLarge
 			if errors.As(err, &large) {
-				return nil, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}
+				return nil, nil, 0, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}
 			}
-			return nil, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
+			return nil, nil, 0, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
 		}
-		gen["spec"] = fields
 	}
 	t.Keep() // expanded: worth keeping its decoded template
 	k8s := &x.Env.Config.Plugins.K8s
@@ -360,7 +393,7 @@ func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[strin
 		meta["finalizers"] = []any{"flyte.org/finalizer-k8s"}
 	}
 	gen["metadata"] = meta
-	return gen, nil
+	return gen, frame, head, nil
 }
 
 // mergeObject lays obj's metadata labels/annotations/finalizers and spec over

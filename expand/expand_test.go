@@ -87,8 +87,11 @@ func TestIdempotentAndPatch(t *testing.T) {
 					return
 				}
 				require.NotEmpty(t, res.Patch)
-				patch, err := expand.MarshalPatch(res.Patch)
+				patch, err := res.PatchJSON()
 				require.NoError(t, err)
+				ops, err := expand.MarshalPatch(res.Patch)
+				require.NoError(t, err)
+				require.Equal(t, string(ops), string(patch), "the patch as written around the spec is the patch of its operations")
 				p, err := jsonpatch.DecodePatch(patch)
 				require.NoError(t, err)
 				patched, err := p.Apply(in)

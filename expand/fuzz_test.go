@@ -44,9 +44,12 @@ func FuzzExpandRaw(f *testing.F) {
 				t.Fatalf("the webhook refuses its own expansion: %v", errs.ToAggregate())
 			}
 		}
-		patch, err := expand.MarshalPatch(res.Patch)
+		patch, err := res.PatchJSON()
 		if err != nil {
 			t.Fatalf("patch does not encode: %v", err)
+		}
+		if ops, err := expand.MarshalPatch(res.Patch); err != nil || string(ops) != string(patch) {
+			t.Fatalf("the patch as written (%s) is not the patch of its operations (%s, %v)", patch, ops, err)
 		}
 		if !json.Valid(patch) {
 			t.Fatalf("patch is not valid JSON: %s", patch)

@@ -2,6 +2,7 @@ package expand
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 
 	"github.com/flyte-admission/flyte-admission/internal/jsonenc"
@@ -47,6 +48,12 @@ func diffMaps(path []byte, a, b map[string]any, ops *[]Op) {
 		av, ok := a[k]
 		if !ok {
 			*ops = append(*ops, Op{Op: "add", Path: string(p), Value: bv})
+			continue
+		}
+		if isEmptyObject(av) && isRawObject(bv) {
+			// An empty object filled whole (a skeleton's "spec: {}"): one
+			// operation, its value kept as encoded.
+			*ops = append(*ops, Op{Op: "replace", Path: string(p), Value: bv})
 			continue
 		}
 		av, bv = plain(av), plain(bv)
@@ -143,14 +150,16 @@ func merge(gen, user, base any, path string, defaults map[string]any) any {
 	if user == nil {
 		return gen
 	}
+	if um, ok := user.(map[string]any); ok && len(um) == 0 {
+		if _, ok := gen.(map[string]any); ok || isRawObject(gen) {
+			return gen // a skeleton's "spec: {}": what we generate, as it is
+		}
+	}
 	gen, base = plain(gen), plain(base)
 	gm, gok := gen.(map[string]any)
 	um, uok := user.(map[string]any)
 	if gok && uok {
 		bm, _ := base.(map[string]any)
-		if len(um) == 0 {
-			return gm // a skeleton's "spec: {}": what we generate, as it is
-		}
 		out := make(map[string]any, len(gm)+len(um))
 		for k, v := range gm {
 			out[k] = v
@@ -213,6 +222,12 @@ func Plain(obj map[string]any) map[string]any {
 	return out
 }
 
+// isRawObject reports an encoded JSON object (a generated part).
+func isRawObject(v any) bool {
+	raw, ok := v.(json.RawMessage)
+	return ok && len(raw) > 0 && raw[0] == '{'
+}
+
 // MarshalPatch encodes ops as a JSON patch. Raw generated parts are written as
 // they are (encoding/json would validate and compact them again); other
 // values as json.Marshal writes them.
@@ -226,28 +241,65 @@ func MarshalPatch(ops []Op) ([]byte, error) {
 			size += 64
 		}
 	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, '[')
+	buf := append(make([]byte, 0, size), '[')
 	for i, op := range ops {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, `{"op":"`...)
-		buf = append(buf, op.Op...)
-		buf = append(buf, `","path":`...)
-		buf = jsonenc.AppendString(buf, op.Path)
-		if op.Op != "remove" {
-			buf = append(buf, `,"value":`...)
-			if raw, ok := op.Value.(json.RawMessage); ok {
-				buf = append(buf, raw...)
-			} else {
-				var err error
-				if buf, err = jsonenc.Append(buf, op.Value); err != nil {
-					return nil, err
-				}
-			}
+		var err error
+		if buf, err = appendOp(buf, op); err != nil {
+			return nil, err
 		}
-		buf = append(buf, '}')
 	}
 	return append(buf, ']'), nil
+}
+
+func appendOp(buf []byte, op Op) ([]byte, error) {
+	buf = append(buf, `{"op":"`...)
+	buf = append(buf, op.Op...)
+	buf = append(buf, `","path":`...)
+	buf = jsonenc.AppendString(buf, op.Path)
+	if op.Op != "remove" {
+		buf = append(buf, `,"value":`...)
+		if raw, ok := op.Value.(json.RawMessage); ok {
+			buf = append(buf, raw...)
+		} else {
+			var err error
+			if buf, err = jsonenc.Append(buf, op.Value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return append(buf, '}'), nil
+}
+
+// framePatch puts the /spec operation of ops first, where frame (see
+// encodeFramed) already holds it, and writes the others after it. If ops
+// does not hold that very operation, or holds a value it cannot encode, the
+// patch is left to MarshalPatch (nil).
+func framePatch(frame []byte, head int, op string, ops []Op) ([]Op, []byte) {
+	i := slices.IndexFunc(ops, func(o Op) bool {
+		raw, ok := o.Value.(json.RawMessage)
+		return o.Path == "/spec" && o.Op == op && ok && len(raw) == len(frame)-head && &raw[0] == &frame[head]
+	})
+	if i < 0 {
+		return ops, nil
+	}
+	ops = append(append([]Op{ops[i]}, ops[:i]...), ops[i+1:]...)
+	buf := append(frame, '}')
+	for _, op := range ops[1:] {
+		var err error
+		if buf, err = appendOp(append(buf, ','), op); err != nil {
+			return ops, nil
+		}
+	}
+	return ops, append(buf, ']')
+}
+
+// PatchJSON returns Patch encoded as a JSON patch (see MarshalPatch).
+func (r *Result) PatchJSON() ([]byte, error) {
+	if r.framed != nil {
+		return r.framed, nil
+	}
+	return MarshalPatch(r.Patch)
 }

@@ -131,7 +131,7 @@ func (m *Mutator) handle(ctx context.Context, req admission.Request) (admission.
 	if len(res.Patch) == 0 {
 		return allowed, ResultAllowed, ""
 	}
-	patch, err := expand.MarshalPatch(res.Patch)
+	patch, err := res.PatchJSON()
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode patch: %w", err)), ResultError, ""
 	}

@@ -2,6 +2,7 @@ package ray
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	rayv1 "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
@@ -32,7 +33,9 @@ func injectLogsSidecar(spec *corev1.PodSpec, primary int, sidecar *corev1.Contai
 		mount = &m
 	}
 	mount.ReadOnly = true
-	s := sidecar.DeepCopy()
+	// The configured sidecar is shared and read only; only its mounts change.
+	s := *sidecar
+	s.VolumeMounts = slices.Clone(s.VolumeMounts)
 	replaced := false
 	for i := range s.VolumeMounts {
 		if s.VolumeMounts[i].MountPath == rayStatePath {
@@ -43,7 +46,7 @@ func injectLogsSidecar(spec *corev1.PodSpec, primary int, sidecar *corev1.Contai
 	if !replaced {
 		s.VolumeMounts = append(s.VolumeMounts, *mount)
 	}
-	spec.Containers = append(spec.Containers, *s)
+	spec.Containers = append(spec.Containers, s)
 }
 
 // logsSidecarErrors checks that the head pod runs the configured sidecar.
