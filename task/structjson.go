@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/flyte-admission/flyte-admission/internal/jsonenc"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -86,35 +87,11 @@ func appendNumber(buf []byte, f float64) ([]byte, error) {
 	return buf, nil
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string, refusing invalid UTF-8 as
+// protojson does (the escaping is jsonenc's: it decodes to the same string).
 func appendString(buf []byte, s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("invalid UTF-8 in string %q", truncate(s, 40))
 	}
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		buf = append(buf, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			buf = append(buf, '\\', c)
-		case '\n':
-			buf = append(buf, '\\', 'n')
-		case '\r':
-			buf = append(buf, '\\', 'r')
-		case '\t':
-			buf = append(buf, '\\', 't')
-		default:
-			buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"'), nil
+	return jsonenc.AppendString(buf, s), nil
 }
