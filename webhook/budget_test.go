@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -59,6 +61,35 @@ func TestWorkOutlivingItsAnswerIsCounted(t *testing.T) {
 	resp, err := postReview(l, MutatePath, body)
 	require.NoError(t, err)
 	require.True(t, resp.Allowed)
+}
+
+// TestTimeoutLogLineBounded: the line logged for a review answered Timeout
+// names the request by a cut identity, however long the name a direct POST
+// sent.
+func TestTimeoutLogLineBounded(t *testing.T) {
+	h := &blockingHandler{release: make(chan struct{}), started: make(chan struct{}, 1)}
+	logged := &lineLog{}
+	l := startLive(t, Options{Mutator: h, RequestTimeout: 100 * time.Millisecond, Log: funcr.New(logged.add, funcr.Options{})})
+	obj := readObjects(t, "../examples/spark-pi.yaml")[0].Map
+	var r admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(review(t, admissionv1.Create, obj, nil, false), &r))
+	r.Request.Name = strings.Repeat("n", 200<<10)
+	body, err := json.Marshal(&r)
+	require.NoError(t, err)
+	resp, err := postReview(l, MutatePath, body)
+	require.NoError(t, err)
+	require.False(t, resp.Allowed)
+	<-h.started
+	close(h.release)
+	var timeouts int
+	for _, line := range logged.all() {
+		if strings.Contains(line, "not answered in time") {
+			timeouts++
+			require.Less(t, len(line), 1<<10, "a %d-byte line: %.200s", len(line), line)
+			require.Contains(t, line, "more bytes")
+		}
+	}
+	require.Equal(t, 1, timeouts)
 }
 
 func TestBudget(t *testing.T) {

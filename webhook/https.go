@@ -338,7 +338,8 @@ func (g *guarded) Handle(ctx context.Context, req admission.Request) admission.R
 				observe(g.name, req.Kind.Kind, string(req.Operation), ResultError, start)
 				// Identity only: never the object.
 				g.log.Error(fmt.Errorf("panic: %v", v), "recovered a panic handling an admission request",
-					"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", req.UID,
+					"kind", cut(req.Kind.Kind, maxIdentityBytes), "namespace", cut(req.Namespace, maxIdentityBytes),
+					"name", cut(req.Name, maxIdentityBytes), "uid", cut(string(req.UID), maxIdentityBytes),
 					"operation", req.Operation, "stack", string(debug.Stack()))
 				done <- admission.Errored(http.StatusInternalServerError,
 					fmt.Errorf("internal error in the %s webhook (recovered; see its log for uid %s)", g.name, req.UID))
@@ -357,8 +358,9 @@ func (g *guarded) Handle(ctx context.Context, req admission.Request) admission.R
 		} else if err := ctx.Err(); err != nil && errors.Is(err, context.Canceled) {
 			reason = "the request was cancelled"
 		}
-		g.log.Info("admission request not answered in time", "kind", req.Kind.Kind, "namespace", req.Namespace,
-			"name", req.Name, "uid", req.UID, "reason", reason)
+		g.log.Info("admission request not answered in time", "kind", cut(req.Kind.Kind, maxIdentityBytes),
+			"namespace", cut(req.Namespace, maxIdentityBytes), "name", cut(req.Name, maxIdentityBytes),
+			"uid", cut(string(req.UID), maxIdentityBytes), "reason", reason)
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
 			Allowed: false,
 			Result: &metav1.Status{

@@ -64,7 +64,8 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	observe(mutateName, req.Kind.Kind, string(req.Operation), result, start)
 	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
-		log.Info("mutate", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+		log.Info("mutate", "kind", cut(req.Kind.Kind, maxIdentityBytes), "namespace", cut(req.Namespace, maxIdentityBytes),
+			"name", cut(req.Name, maxIdentityBytes),
 			"operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun, "result", result,
 			"patchBytes", len(resp.Patch), "duration", time.Since(start))
 	}

@@ -63,7 +63,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	observe(validateName, kind, string(req.Operation), result, start)
 	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
-		log.Info("validate", "kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
+		log.Info("validate", "kind", cut(kind, maxIdentityBytes), "namespace", cut(req.Namespace, maxIdentityBytes), "name", cut(req.Name, maxIdentityBytes), "operation", req.Operation,
 			"dryRun", req.DryRun != nil && *req.DryRun, "result", result, "warnings", len(resp.Warnings), "duration", time.Since(start))
 	}
 	return resp
