@@ -143,10 +143,26 @@ func DecodeRaw(raw []byte) (*Decoded, error) {
 		}
 		d.Head = Head{}
 	}
-	if err := json.Unmarshal(raw, &d.Head); err != nil {
+	if err := decodeHead(raw, &d.Head); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// headSelection is what decodeHead reads of an object.
+var headSelection = jsonvalue.Selection{"apiVersion": nil, "kind": nil, "metadata": {"annotations": nil}}
+
+// decodeHead decodes an object's head, skipping the rest unread: an
+// expanded object's head took a full encoding/json decoding before (46 µs
+// for an 8 KB RayJob, the whole cost of a review that changes nothing).
+// Names match exactly, as in the skeleton's decoding; input that does not
+// decode that way gets encoding/json's reading and error.
+func decodeHead(raw []byte, h *Head) error {
+	if m, err := jsonvalue.DecodeSelected(raw, headSelection); err == nil && m != nil && headOf(m, h) {
+		return nil
+	}
+	*h = Head{}
+	return json.Unmarshal(raw, h)
 }
 
 // headOf fills h from a decoded object; false if a field has a type the
@@ -204,7 +220,7 @@ func (x *Expander) ExpandDecoded(ctx context.Context, d *Decoded, oldRaw []byte)
 	var oldAnn map[string]string
 	if len(oldRaw) > 0 {
 		var op Head
-		if err := json.Unmarshal(oldRaw, &op); err != nil {
+		if err := decodeHead(oldRaw, &op); err != nil {
 			return nil, &Error{Message: fmt.Sprintf("decode old object: %v", err)}
 		}
 		oldAnn = op.Metadata.Annotations
