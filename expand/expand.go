@@ -273,6 +273,10 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 // expand generates, merges (three-way against old's expansion, if any),
 // stamps the marker and diffs.
 func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[string]any, marker string) (*Result, error) {
+	xp, ok := p.(Plugin)
+	if !ok {
+		return nil, &Error{Message: fmt.Sprintf("the %s plugin expands no task", p.Kind().Kind)}
+	}
 	if x.Reserve != nil {
 		release, err := x.Reserve(ctx)
 		if err != nil {
@@ -286,19 +290,19 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 		if _, had := annotationsOf(old)[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
-			if prev, err := x.generate(ctx, p, old); err == nil {
+			if prev, err := x.generate(ctx, xp, old); err == nil {
 				base = prev
 			}
 		}
 	}
-	gen, err := x.generate(ctx, p, obj)
+	gen, err := x.generate(ctx, xp, obj)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	merged := mergeObject(gen, obj, base, p.CRDDefaults())
+	merged := mergeObject(gen, obj, base, xp.CRDDefaults())
 	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
 	res.Object = merged
 	res.Patch = Diff(obj, merged)
@@ -306,7 +310,7 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 }
 
 // generate runs the plugin for obj and returns the generated metadata and spec.
-func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[string]any) (map[string]any, error) {
+func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any) (map[string]any, error) {
 	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
 	t, err := task.New(name, namespace, annotationsOf(obj))
 	if err != nil {
