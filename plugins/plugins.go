@@ -36,9 +36,10 @@ func (e Env) Clock() time.Time {
 // Plugin is what every plugin is: the kind of object it builds and watches.
 // What a caller needs beyond that is a small interface defined where it is
 // used, which a plugin implements or not (controller-runtime's style):
-// expand.Plugin (Expand, CRDDefaults), the webhook's Validate and PodSpecs,
-// the watcher's Phase and AddToScheme, and a kind's own checks where its pods
-// are not pod specs (policy.PodViewer, webhook.QuantityChecker). The
+// expand.Plugin (Expand, CRDDefaults), webhook.InvariantChecker (Validate),
+// policy.PodLister (PodSpecs), watch.Phaser and watch.SchemeAdder, and a
+// kind's own checks where its pods are not pod specs (policy.PodViewer,
+// webhook.QuantityChecker). The
 // built-in plugins implement them all; plugins/builtin's test says so.
 type Plugin interface {
 	// Kind is the object kind the plugin builds and watches.
