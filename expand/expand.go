@@ -292,6 +292,10 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 // expand generates, merges (three-way against old's expansion, if any),
 // stamps the marker and diffs.
 func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[string]any, marker string) (*Result, error) {
+	xp, ok := p.(Plugin)
+	if !ok {
+		return nil, &Error{Message: fmt.Sprintf("the %s plugin expands no task", p.Kind().Kind)}
+	}
 	if x.Reserve != nil {
 		release, err := x.Reserve(ctx)
 		if err != nil {
@@ -305,7 +309,7 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 		if _, had := annotationsOf(old)[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
-			if prev, _, _, err := x.generate(ctx, p, old, ""); err == nil {
+			if prev, _, _, err := x.generate(ctx, xp, old, ""); err == nil {
 				base = prev
 			}
 		}
@@ -319,14 +323,14 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 			frameOp = "replace"
 		}
 	}
-	gen, frame, head, err := x.generate(ctx, p, obj, frameOp)
+	gen, frame, head, err := x.generate(ctx, xp, obj, frameOp)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	merged := mergeObject(gen, obj, base, p.CRDDefaults())
+	merged := mergeObject(gen, obj, base, xp.CRDDefaults())
 	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
 	res.Object = merged
 	res.Patch = Diff(obj, merged)
@@ -346,7 +350,7 @@ func isEmptyObject(v any) bool {
 // spec. With frameOp (add or replace) the spec is encoded whole after the
 // head of a patch operation of that name (encodeFramed), which it returns
 // too, with where the spec starts in it; else member by member.
-func (x *Expander) generate(ctx context.Context, p plugins.Plugin, obj map[string]any, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
+func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
 	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
 	t, err := task.New(name, namespace, annotationsOf(obj))
 	if err != nil {

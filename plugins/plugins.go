@@ -4,14 +4,12 @@
 package plugins
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/podspec"
-	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/tasklog"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,30 +33,26 @@ func (e Env) Clock() time.Time {
 	return time.Now()
 }
 
-// Plugin expands a task into one kind of object, checks that kind's
-// invariants and maps its status to a Flyte phase.
+// Plugin is what every plugin is: the kind of object it builds and watches.
+// What a caller needs beyond that is a small interface defined where it is
+// used, which a plugin implements or not (controller-runtime's style):
+// expand.Plugin (Expand, CRDDefaults), webhook.InvariantChecker (Validate),
+// policy.PodLister (PodSpecs), watch.Phaser and watch.SchemeAdder, and a
+// kind's own checks where its pods are not pod specs (policy.PodViewer,
+// webhook.QuantityChecker). The
+// built-in plugins implement them all; plugins/builtin's test says so.
 type Plugin interface {
 	// Kind is the object kind the plugin builds and watches.
 	Kind() schema.GroupVersionKind
-	// TaskTypes are the TaskTemplate types the plugin handles.
-	TaskTypes() []string
 	// NewObject returns an empty object of Kind, for decoding.
 	NewObject() client.Object
-	// Expand is Flyte's BuildResource: the full object for t (spec only;
-	// metadata is the caller's).
-	Expand(ctx context.Context, t *task.Task, env Env) (client.Object, error)
-	// Validate checks the plugin's invariants on any object of Kind.
-	Validate(obj client.Object, cfg *config.Config) field.ErrorList
-	// Phase is Flyte's GetTaskPhase with the task's log links.
-	Phase(obj client.Object, cfg *config.Config, now time.Time) PhaseInfo
-	// PodSpecs lists the pod specs inside obj with their field paths, for
-	// cluster policies.
-	PodSpecs(obj client.Object) []PodSpecRef
-	// CRDDefaults are the values the operator's CRD schema defaults outside
-	// lists (dotted paths, numbers as json.Number). The apiserver sets them
-	// before admission, so a skeleton's value equal to one is not taken as
-	// written by the user.
-	CRDDefaults() map[string]any
+}
+
+// TaskTyper is a plugin that expands TaskTemplates: the registry finds it by
+// the task types it handles (Flyte's RegisterK8sPlugin).
+type TaskTyper interface {
+	// TaskTypes are the TaskTemplate types the plugin handles.
+	TaskTypes() []string
 }
 
 // PodSpecRef is a pod spec inside an object.
@@ -120,7 +114,11 @@ func NewRegistry(ps ...Plugin) (*Registry, error) {
 			return nil, fmt.Errorf("register plugin: kind %s registered twice", gk)
 		}
 		r.byKind[gk] = p
-		for _, tt := range p.TaskTypes() {
+		var types []string
+		if tp, ok := p.(TaskTyper); ok {
+			types = tp.TaskTypes()
+		}
+		for _, tt := range types {
 			if _, dup := r.byType[tt]; dup {
 				return nil, fmt.Errorf("register plugin: task type %q registered twice", tt)
 			}

@@ -23,18 +23,18 @@ type AllowedRegistries struct {
 func (AllowedRegistries) Name() string { return "allowed-registries" }
 
 // Check implements Policy.
-func (p AllowedRegistries) Check(obj client.Object, pods []plugins.PodSpecRef) field.ErrorList {
+func (p AllowedRegistries) Check(obj client.Object, pods Pods) field.ErrorList {
 	return p.check(newView(obj, pods))
 }
 
 func (p AllowedRegistries) check(v *view) field.ErrorList {
 	var errs field.ErrorList
-	v.eachContainer(func(c container) {
-		if c.image == "" || p.allowed(c.image) {
+	v.eachContainer(func(c plugins.Container) {
+		if c.Image == "" || p.allowed(c.Image) {
 			return
 		}
-		errs = append(errs, field.Forbidden(c.pathImage(),
-			fmt.Sprintf("image %q is not from an allowed registry (policy %s allows %s)", c.image, p.Name(), strings.Join(p.Prefixes, ", "))))
+		errs = append(errs, field.Forbidden(c.ImageField(),
+			fmt.Sprintf("image %q is not from an allowed registry (policy %s allows %s)", c.Image, p.Name(), strings.Join(p.Prefixes, ", "))))
 	})
 	return errs
 }

@@ -16,15 +16,15 @@ type ForbidPrivileged struct{}
 func (ForbidPrivileged) Name() string { return "forbid-privileged" }
 
 // Check implements Policy.
-func (p ForbidPrivileged) Check(obj client.Object, pods []plugins.PodSpecRef) field.ErrorList {
+func (p ForbidPrivileged) Check(obj client.Object, pods Pods) field.ErrorList {
 	return p.check(newView(obj, pods))
 }
 
 func (p ForbidPrivileged) check(v *view) field.ErrorList {
 	var errs field.ErrorList
-	v.eachContainer(func(c container) {
-		if sc := c.security; sc != nil && sc.Privileged != nil && *sc.Privileged {
-			errs = append(errs, field.Forbidden(c.path().Child("securityContext", "privileged"),
+	v.eachContainer(func(c plugins.Container) {
+		if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+			errs = append(errs, field.Forbidden(c.Path().Child("securityContext", "privileged"),
 				fmt.Sprintf("privileged containers are not allowed (policy %s)", p.Name())))
 		}
 	})

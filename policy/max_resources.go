@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/flyte-admission/flyte-admission/plugins"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -37,7 +36,7 @@ type MaxResources struct {
 func (MaxResources) Name() string { return "max-resources" }
 
 // Check implements Policy.
-func (p MaxResources) Check(obj client.Object, pods []plugins.PodSpecRef) field.ErrorList {
+func (p MaxResources) Check(obj client.Object, pods Pods) field.ErrorList {
 	return p.check(newView(obj, pods))
 }
 

@@ -2,88 +2,32 @@ package policy
 
 import (
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/flyte-admission/flyte-admission/plugins"
-	"github.com/flyte-admission/flyte-admission/plugins/spark"
-	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// view is an object's pods as the policies see them. Most kinds carry real
-// pod specs (the plugin's PodSpecRefs); a SparkApplication does not: its
-// driver and executor are SparkPodSpecs whose image, security context and
-// size (cores, memory, GPU) are fields of their own, so it is read directly.
-// Field paths are built only when a violation is reported.
+// view is an object's pods as the policies see them: the plugin's
+// PodSpecRefs, or, for a kind whose pods are not pod specs, the plugin's own
+// walk of them (PodViewer). Field paths are built only when a violation is
+// reported.
 type view struct {
-	obj   client.Object
-	refs  []plugins.PodSpecRef
-	spark *sparkv1beta2.SparkApplication
+	obj    client.Object
+	refs   []plugins.PodSpecRef
+	viewer PodViewer
 }
 
-func newView(obj client.Object, refs []plugins.PodSpecRef) *view {
-	v := &view{obj: obj, refs: refs}
-	v.spark, _ = obj.(*sparkv1beta2.SparkApplication)
-	return v
+func newView(obj client.Object, pods Pods) *view {
+	return &view{obj: obj, refs: pods.Specs, viewer: pods.viewer}
 }
-
-// container is one container of a pod, wherever it is written.
-type container struct {
-	base  *field.Path // the pod spec (for Spark's main containers: the SparkPodSpec)
-	list  string      // containers, initContainers, sidecars; "" for Spark's main containers
-	index int
-	image string
-	// imagePath is where a Spark main container's image is written
-	// (its own image field or spec.image).
-	imagePath *field.Path
-	security  *corev1.SecurityContext
-}
-
-func (c *container) path() *field.Path {
-	if c.list == "" {
-		return c.base
-	}
-	return c.base.Child(c.list).Index(c.index)
-}
-
-func (c *container) pathImage() *field.Path {
-	if c.imagePath != nil {
-		return c.imagePath
-	}
-	return c.path().Child("image")
-}
-
-// volume is one volume of a pod.
-type volume struct {
-	base  *field.Path // the pod spec (or, for Spark, spec)
-	index int
-	v     *corev1.Volume
-}
-
-func (v *volume) path() *field.Path { return v.base.Child("volumes").Index(v.index) }
 
 // eachContainer calls fn for every container, init container and sidecar.
-func (v *view) eachContainer(fn func(c container)) {
-	if v.spark != nil {
-		for _, p := range v.sparkPods() {
-			c := container{base: p.path, image: p.image, security: p.spec.SecurityContext}
-			if p.spec.Image != nil {
-				c.imagePath = p.path.Child("image")
-			} else {
-				c.imagePath = field.NewPath("spec", "image")
-			}
+func (v *view) eachContainer(fn func(c plugins.Container)) {
+	if v.viewer != nil {
+		for _, c := range v.viewer.Containers(v.obj) {
 			fn(c)
-			eachOf(p.path, "sidecars", p.spec.Sidecars, fn)
-			eachOf(p.path, "initContainers", p.spec.InitContainers, fn)
-			if t := p.spec.Template; t != nil {
-				tp := p.path.Child("template", "spec")
-				eachOf(tp, "initContainers", t.Spec.InitContainers, fn)
-				eachOf(tp, "containers", t.Spec.Containers, fn)
-			}
 		}
 		return
 	}
@@ -92,30 +36,16 @@ func (v *view) eachContainer(fn func(c container)) {
 		if r.Spec == nil {
 			continue
 		}
-		eachOf(r.Path, "initContainers", r.Spec.InitContainers, fn)
-		eachOf(r.Path, "containers", r.Spec.Containers, fn)
-	}
-}
-
-func eachOf(base *field.Path, list string, cs []corev1.Container, fn func(c container)) {
-	for i := range cs {
-		fn(container{base: base, list: list, index: i, image: cs[i].Image, security: cs[i].SecurityContext})
+		plugins.EachContainer(r.Path, "initContainers", r.Spec.InitContainers, fn)
+		plugins.EachContainer(r.Path, "containers", r.Spec.Containers, fn)
 	}
 }
 
 // eachVolume calls fn for every volume of every pod.
-func (v *view) eachVolume(fn func(vol volume)) {
-	if v.spark != nil {
-		// spec.volumes are shared by the driver and the executors.
-		for i := range v.spark.Spec.Volumes {
-			fn(volume{base: field.NewPath("spec"), index: i, v: &v.spark.Spec.Volumes[i]})
-		}
-		for _, p := range v.sparkPods() {
-			if t := p.spec.Template; t != nil {
-				for i := range t.Spec.Volumes {
-					fn(volume{base: p.path.Child("template", "spec"), index: i, v: &t.Spec.Volumes[i]})
-				}
-			}
+func (v *view) eachVolume(fn func(vol plugins.Volume)) {
+	if v.viewer != nil {
+		for _, vol := range v.viewer.Volumes(v.obj) {
+			fn(vol)
 		}
 		return
 	}
@@ -125,7 +55,7 @@ func (v *view) eachVolume(fn func(vol volume)) {
 			continue
 		}
 		for j := range r.Spec.Volumes {
-			fn(volume{base: r.Path, index: j, v: &r.Spec.Volumes[j]})
+			fn(plugins.Volume{Base: r.Path, Index: j, Volume: &r.Spec.Volumes[j]})
 		}
 	}
 }
@@ -174,13 +104,9 @@ func (a amounts) times(n int) amounts {
 // pods run it.
 // replicasPath is where the count is written (nil: a single pod).
 func (v *view) eachPod(gpuNames []corev1.ResourceName, fn func(path, replicasPath *field.Path, replicas int, size amounts)) {
-	if v.spark != nil {
-		for _, p := range v.sparkPods() {
-			var rp *field.Path
-			if !p.driver {
-				rp = sparkExecutorsPath(v.spark)
-			}
-			fn(p.path, rp, p.replicas, v.sparkSize(p, gpuNames))
+	if v.viewer != nil {
+		for _, p := range v.viewer.Pods(v.obj) {
+			fn(p.Path, p.ReplicasPath, p.Replicas, podSize(p.InitContainers, p.Containers, p.Overhead, mainSize(p.Main, gpuNames), gpuNames))
 		}
 		return
 	}
@@ -246,175 +172,14 @@ func listSize(requests, limits corev1.ResourceList, gpuNames []corev1.ResourceNa
 	return a
 }
 
-// sparkPod is a SparkApplication's driver or executor.
-type sparkPod struct {
-	path     *field.Path
-	spec     *sparkv1beta2.SparkPodSpec
-	driver   bool
-	replicas int
-	image    string
-	// coreRequest is the driver's or executor's coreRequest.
-	coreRequest *string
-}
-
-func (v *view) sparkPods() [2]sparkPod {
-	app := v.spark
-	return [2]sparkPod{
-		{path: field.NewPath("spec", "driver"), spec: &app.Spec.Driver.SparkPodSpec, driver: true, replicas: 1,
-			image: spark.PodImage(app, &app.Spec.Driver.SparkPodSpec), coreRequest: app.Spec.Driver.CoreRequest},
-		{path: field.NewPath("spec", "executor"), spec: &app.Spec.Executor.SparkPodSpec, replicas: sparkExecutors(app),
-			image: spark.PodImage(app, &app.Spec.Executor.SparkPodSpec), coreRequest: app.Spec.Executor.CoreRequest},
-	}
-}
-
-// sparkExecutors is the most executors the application may run: the dynamic
-// allocation maximum when enabled, else its instances (or
-// spark.executor.instances; the operator defaults to 1).
-func sparkExecutors(app *sparkv1beta2.SparkApplication) int {
-	if d := app.Spec.DynamicAllocation; d != nil && d.Enabled {
-		if d.MaxExecutors != nil {
-			return int(*d.MaxExecutors)
-		}
-		if n, err := strconv.Atoi(app.Spec.SparkConf["spark.dynamicAllocation.maxExecutors"]); err == nil {
-			return n
+// mainSize is the size of a container written as fields of its own, its
+// GPUs counted when their resource name is one of gpuNames.
+func mainSize(m plugins.MainSize, gpuNames []corev1.ResourceName) amounts {
+	a := amounts{cpu: m.MilliCPU, memory: m.Memory}
+	for _, n := range gpuNames {
+		if m.GPU == n {
+			a.gpu += m.GPUs
 		}
 	}
-	if n := app.Spec.Executor.Instances; n != nil {
-		return int(*n)
-	}
-	if n, err := strconv.Atoi(app.Spec.SparkConf["spark.executor.instances"]); err == nil {
-		return n
-	}
-	return 1
-}
-
-// sparkExecutorsPath is where sparkExecutors found the count (nil: nowhere,
-// the operator's default).
-func sparkExecutorsPath(app *sparkv1beta2.SparkApplication) *field.Path {
-	spec := field.NewPath("spec")
-	if d := app.Spec.DynamicAllocation; d != nil && d.Enabled {
-		if d.MaxExecutors != nil {
-			return spec.Child("dynamicAllocation", "maxExecutors")
-		}
-		if _, err := strconv.Atoi(app.Spec.SparkConf["spark.dynamicAllocation.maxExecutors"]); err == nil {
-			return spec.Child("sparkConf").Key("spark.dynamicAllocation.maxExecutors")
-		}
-	}
-	if app.Spec.Executor.Instances != nil {
-		return spec.Child("executor", "instances")
-	}
-	if _, err := strconv.Atoi(app.Spec.SparkConf["spark.executor.instances"]); err == nil {
-		return spec.Child("sparkConf").Key("spark.executor.instances")
-	}
-	return nil
-}
-
-const mib = 1 << 20
-
-// sparkSize is what one driver or executor pod asks for, by Spark's rules:
-// CPU is the largest of cores, coreRequest and coreLimit (default 1 core);
-// memory is memory (default 1g) plus memoryOverhead (default max(384Mi,
-// factor × memory), factor spec.memoryOverheadFactor or 0.1), or memoryLimit
-// when larger; GPUs are gpu.quantity of gpu.name. Sidecars and init containers
-// add their own resources.
-func (v *view) sparkSize(p sparkPod, gpuNames []corev1.ResourceName) amounts {
-	conf := v.spark.Spec.SparkConf
-	role := "executor"
-	if p.driver {
-		role = "driver"
-	}
-	var main amounts
-	cores := int64(0)
-	if p.spec.Cores != nil {
-		cores = int64(*p.spec.Cores)
-	} else if n, err := strconv.ParseInt(conf["spark."+role+".cores"], 10, 64); err == nil {
-		cores = n
-	}
-	main.cpu = cores * 1000
-	for _, s := range []*string{p.coreRequest, p.spec.CoreLimit} {
-		if s == nil {
-			continue
-		}
-		if q, err := resource.ParseQuantity(*s); err == nil {
-			main.cpu = max(main.cpu, q.MilliValue())
-		}
-	}
-	if main.cpu == 0 {
-		main.cpu = 1000
-	}
-
-	memory := int64(1024 * mib)
-	if s := str(p.spec.Memory, conf["spark."+role+".memory"]); s != "" {
-		if n, ok := jvmBytes(s); ok {
-			memory = n
-		}
-	}
-	overhead := int64(-1)
-	if s := str(p.spec.MemoryOverhead, conf["spark."+role+".memoryOverhead"]); s != "" {
-		if n, ok := jvmBytes(s); ok {
-			overhead = n
-		}
-	}
-	if overhead < 0 {
-		factor := 0.1
-		if s := str(v.spark.Spec.MemoryOverheadFactor, conf["spark."+role+".memoryOverheadFactor"]); s != "" {
-			if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 {
-				factor = f
-			}
-		}
-		overhead = max(int64(factor*float64(memory)), 384*mib)
-	}
-	main.memory = memory + overhead
-	if p.spec.MemoryLimit != nil {
-		if q, err := resource.ParseQuantity(*p.spec.MemoryLimit); err == nil {
-			main.memory = max(main.memory, q.Value())
-		}
-	}
-	if g := p.spec.GPU; g != nil {
-		for _, n := range gpuNames {
-			if corev1.ResourceName(g.Name) == n {
-				main.gpu += g.Quantity
-			}
-		}
-	}
-	return podSize(p.spec.InitContainers, p.spec.Sidecars, nil, main, gpuNames)
-}
-
-func str(p *string, fallback string) string {
-	if p != nil {
-		return *p
-	}
-	return fallback
-}
-
-// jvmBytes parses a JVM memory string (Spark's format: 512m, 2g, 1024k, 1t;
-// no unit means MiB, as for spark.driver.memory).
-func jvmBytes(s string) (int64, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	mult := int64(mib)
-	if n := len(s); n > 1 && s[n-1] == 'b' {
-		if c := s[n-2]; c >= '0' && c <= '9' {
-			mult = 1 // 100b: bytes
-		}
-		s = s[:n-1]
-	}
-	if n := len(s); n > 0 && mult == mib {
-		switch s[n-1] {
-		case 'k':
-			mult, s = 1<<10, s[:n-1]
-		case 'm':
-			mult, s = mib, s[:n-1]
-		case 'g':
-			mult, s = 1<<30, s[:n-1]
-		case 't':
-			mult, s = 1<<40, s[:n-1]
-		case 'p':
-			mult, s = 1<<50, s[:n-1]
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n * mult, true
+	return a
 }

@@ -20,7 +20,50 @@ type Policy interface {
 	// label and the file it lives in.
 	Name() string
 	// Check returns the policy's violations in obj, whose pods are pods.
-	Check(obj client.Object, pods []plugins.PodSpecRef) field.ErrorList
+	Check(obj client.Object, pods Pods) field.ErrorList
+}
+
+// Pods are an object's pods as the policies read them (PodsOf).
+type Pods struct {
+	// Specs are the pod specs inside the object (the plugin's PodSpecs).
+	Specs []plugins.PodSpecRef
+	// viewer is the plugin, when its kind's pods are not pod specs.
+	viewer PodViewer
+}
+
+// PodLister is a plugin that lists the pod specs inside its kind's objects,
+// with their field paths.
+type PodLister interface {
+	PodSpecs(obj client.Object) []plugins.PodSpecRef
+}
+
+// PodViewer is a plugin whose kind's pods are not (only) pod specs (a
+// SparkApplication's driver and executor are fields of their own): the
+// policies read an object's containers, volumes and pod sizes from it instead
+// of from its PodSpecs. Each method returns nothing for an object of another
+// kind.
+type PodViewer interface {
+	// Containers are every container, init container and sidecar of obj's
+	// pods.
+	Containers(obj client.Object) []plugins.Container
+	// Volumes are every volume of obj's pods.
+	Volumes(obj client.Object) []plugins.Volume
+	// Pods are obj's pods, each with how many run alike.
+	Pods(obj client.Object) []plugins.Pod
+	// HostPathSettings are obj's fields besides volumes that mount host
+	// paths into its pods (Spark's hostPath volume settings), in order.
+	HostPathSettings(obj client.Object) []*field.Path
+}
+
+// PodsOf returns obj's pods as its plugin p shows them: p's PodSpecs when p
+// is a PodLister, read from p when p is a PodViewer.
+func PodsOf(p plugins.Plugin, obj client.Object) Pods {
+	var pods Pods
+	if l, ok := p.(PodLister); ok {
+		pods.Specs = l.PodSpecs(obj)
+	}
+	pods.viewer, _ = p.(PodViewer)
+	return pods
 }
 
 // checker is implemented by the built-in policies: Check on a view shared by
@@ -113,7 +156,7 @@ func (f Finding) Messages() []string {
 // Findings runs every policy that applies to obj's namespace and returns those
 // with violations; invariants are the plugin's Validate errors for obj. It
 // allocates nothing when obj passes.
-func (s *Set) Findings(obj client.Object, pods []plugins.PodSpecRef, invariants field.ErrorList) []Finding {
+func (s *Set) Findings(obj client.Object, pods Pods, invariants field.ErrorList) []Finding {
 	if s == nil {
 		s = defaultSet
 	}
@@ -149,7 +192,7 @@ func (s *Set) Findings(obj client.Object, pods []plugins.PodSpecRef, invariants 
 
 // Evaluate runs the policies on obj: the violations to deny the request with,
 // the admission warnings and the audit messages.
-func (s *Set) Evaluate(obj client.Object, pods []plugins.PodSpecRef, invariants field.ErrorList) (denials field.ErrorList, warnings, audits []string) {
+func (s *Set) Evaluate(obj client.Object, pods Pods, invariants field.ErrorList) (denials field.ErrorList, warnings, audits []string) {
 	for _, f := range s.Findings(obj, pods, invariants) {
 		switch f.Mode {
 		case Warn:

@@ -16,11 +16,11 @@ import (
 )
 
 // decode reads a YAML object into its plugin's type and returns its pods.
-func decode(t *testing.T, p plugins.Plugin, doc string) (client.Object, []plugins.PodSpecRef) {
+func decode(t *testing.T, p plugins.Plugin, doc string) (client.Object, Pods) {
 	t.Helper()
 	obj := p.NewObject()
 	require.NoError(t, yaml.UnmarshalStrict([]byte(doc), obj))
-	return obj, p.PodSpecs(obj)
+	return obj, PodsOf(p, obj)
 }
 
 const rayJob = `
@@ -247,21 +247,6 @@ func TestFindingsAllocateNothingWhenClean(t *testing.T) {
 	require.Empty(t, set.Findings(obj, pods, nil))
 	allocs := testing.AllocsPerRun(100, func() { set.Findings(obj, pods, nil) })
 	require.LessOrEqual(t, allocs, 1.0, "only the shared view is allocated")
-}
-
-func TestJVMBytes(t *testing.T) {
-	for in, want := range map[string]int64{
-		"512m": 512 << 20, "2g": 2 << 30, "2G": 2 << 30, "1024k": 1 << 20, "1t": 1 << 40, "100b": 100,
-		"4096": 4096 << 20, "3gb": 3 << 30, " 1g ": 1 << 30,
-	} {
-		got, ok := jvmBytes(in)
-		require.True(t, ok, in)
-		require.Equal(t, want, got, in)
-	}
-	for _, bad := range []string{"", "g", "1.5g", "-1g", "lots"} {
-		_, ok := jvmBytes(bad)
-		require.False(t, ok, bad)
-	}
 }
 
 // TestTotalsSaturate: a job total too large for an int64 saturates instead of

@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 
-	"github.com/flyte-admission/flyte-admission/plugins"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -18,7 +17,7 @@ type RequiredLabels struct {
 func (RequiredLabels) Name() string { return "required-labels" }
 
 // Check implements Policy.
-func (p RequiredLabels) Check(obj client.Object, pods []plugins.PodSpecRef) field.ErrorList {
+func (p RequiredLabels) Check(obj client.Object, pods Pods) field.ErrorList {
 	return p.check(newView(obj, pods))
 }
 

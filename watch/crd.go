@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/go-logr/logr"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,7 +28,7 @@ const mappingRetry = time.Second
 type watcher struct {
 	mgr    manager.Manager
 	opts   Options
-	byKind map[schema.GroupKind]plugins.Plugin
+	byKind map[schema.GroupKind]Phaser
 	events *eventSink
 
 	mu      sync.Mutex
@@ -38,10 +37,12 @@ type watcher struct {
 }
 
 func newWatcher(mgr manager.Manager, opts Options) *watcher {
-	w := &watcher{mgr: mgr, opts: opts, byKind: map[schema.GroupKind]plugins.Plugin{}, started: map[schema.GroupKind]bool{},
+	w := &watcher{mgr: mgr, opts: opts, byKind: map[schema.GroupKind]Phaser{}, started: map[schema.GroupKind]bool{},
 		events: newEventSink(mgr, opts.Log)}
 	for _, p := range opts.Registry.Plugins() {
-		w.byKind[p.Kind().GroupKind()] = p
+		if ph, ok := p.(Phaser); ok {
+			w.byKind[p.Kind().GroupKind()] = ph
+		}
 	}
 	return w
 }
@@ -118,7 +119,7 @@ func (w *watcher) isStarted(gk schema.GroupKind) bool {
 }
 
 // startKind adds the kind's reconciler to the (possibly running) manager.
-func (w *watcher) startKind(p plugins.Plugin) error {
+func (w *watcher) startKind(p Phaser) error {
 	gk := p.Kind().GroupKind()
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -28,7 +28,7 @@ const maxEventNote = 1024
 
 // kindReconciler reports the phase of the objects of one kind.
 type kindReconciler struct {
-	plugin plugins.Plugin
+	plugin Phaser
 	kind   string
 	client client.Client
 	events *eventSink
@@ -37,7 +37,7 @@ type kindReconciler struct {
 	book   *book
 }
 
-func newKindReconciler(mgr manager.Manager, p plugins.Plugin, opts Options, events *eventSink) *kindReconciler {
+func newKindReconciler(mgr manager.Manager, p Phaser, opts Options, events *eventSink) *kindReconciler {
 	kind := p.Kind().Kind
 	return &kindReconciler{
 		plugin: p,

@@ -66,16 +66,14 @@ import (
 	"fmt"
 	"time"
 
-	daskv1 "github.com/dask/dask-kubernetes/v2023/dask_kubernetes/operator/go_client/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/go-logr/logr"
-	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
-	rayv1 "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -153,19 +151,39 @@ func (o *Options) setDefaults(mgr manager.Manager) {
 	}
 }
 
+// Phaser is what the watcher needs of a plugin: Flyte's GetTaskPhase with
+// the task's log links. The watcher watches the kinds of the registry's
+// Phasers.
+type Phaser interface {
+	plugins.Plugin
+	Phase(obj client.Object, cfg *config.Config, now time.Time) plugins.PhaseInfo
+}
+
+// SchemeAdder is a plugin that registers its kind's API group in a scheme
+// (the group's generated AddToScheme).
+type SchemeAdder interface {
+	AddToScheme(s *runtime.Scheme) error
+}
+
 // AddToScheme registers what the watcher reads and writes: the core types
-// (Events), apiextensions/v1 (CRDs) and the SparkApplication, RayJob and
-// DaskJob API groups. The manager's scheme must have them.
+// (Events), apiextensions/v1 (CRDs) and the API groups of the built-in
+// plugins' kinds. The manager's scheme must have them.
 func AddToScheme(s *runtime.Scheme) error {
 	for name, add := range map[string]func(*runtime.Scheme) error{
-		"client-go":              clientgoscheme.AddToScheme,
-		"apiextensions/v1":       apiextensionsv1.AddToScheme,
-		"spark-operator v1beta2": sparkv1beta2.AddToScheme,
-		"kuberay v1":             rayv1.AddToScheme,
-		"dask v1":                daskv1.AddToScheme,
+		"client-go":        clientgoscheme.AddToScheme,
+		"apiextensions/v1": apiextensionsv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return fmt.Errorf("register %s types: %w", name, err)
+		}
+	}
+	for _, p := range builtin.Registry().Plugins() {
+		a, ok := p.(SchemeAdder)
+		if !ok {
+			continue
+		}
+		if err := a.AddToScheme(s); err != nil {
+			return fmt.Errorf("register %s types: %w", p.Kind().GroupVersion(), err)
 		}
 	}
 	return nil
@@ -189,6 +207,9 @@ func Setup(mgr manager.Manager, opts Options) error {
 		return errors.New("watch: the manager's scheme lacks apiextensions/v1 (use watch.AddToScheme)")
 	}
 	for _, p := range opts.Registry.Plugins() {
+		if _, ok := p.(Phaser); !ok {
+			continue // not watched
+		}
 		if !scheme.Recognizes(p.Kind()) {
 			return fmt.Errorf("watch: the manager's scheme lacks %s (use watch.AddToScheme)", p.Kind())
 		}

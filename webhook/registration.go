@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/flyte-admission/flyte-admission/plugins"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/task"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,12 +40,27 @@ const (
 	DefaultTimeoutSeconds = 5
 )
 
-// Resources are the three kinds' resources, at the versions the plugins
-// build.
-var Resources = []schema.GroupVersionResource{
-	{Group: "sparkoperator.k8s.io", Version: "v1beta2", Resource: "sparkapplications"},
-	{Group: "ray.io", Version: "v1", Resource: "rayjobs"},
-	{Group: "kubernetes.dask.org", Version: "v1", Resource: "daskjobs"},
+// Resources are the built-in plugins' kinds' resources, at the versions the
+// plugins build.
+var Resources = resourcesOf(builtin.Registry())
+
+// Resourcer is a plugin whose kind's resource (plural) name is not its
+// lower-case kind plus "s".
+type Resourcer interface {
+	Resource() string
+}
+
+// resourcesOf returns the resources of reg's kinds.
+func resourcesOf(reg *plugins.Registry) []schema.GroupVersionResource {
+	var out []schema.GroupVersionResource
+	for _, p := range reg.Plugins() {
+		resource := strings.ToLower(p.Kind().Kind) + "s"
+		if r, ok := p.(Resourcer); ok {
+			resource = r.Resource()
+		}
+		out = append(out, p.Kind().GroupVersion().WithResource(resource))
+	}
+	return out
 }
 
 // RegistrationOptions say where the webhook is reached and how it is

@@ -12,7 +12,6 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/expand"
 	"github.com/flyte-admission/flyte-admission/plugins"
-	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -153,28 +152,16 @@ func annotationErrors(h *expand.Head) field.ErrorList {
 var maxQuantity = resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
 
 // quantityErrors are the negative or uncountably large resource requests and
-// limits of obj's pods, and negative Spark cores (executor counts are the
-// plugins' own check, plugins.CountErrors): the
-// pods' validation would refuse negative ones only once the operator creates
-// them (the job then fails instead of being refused), and a quantity too large
-// to count would pass the max-resources policy as zero.
-func quantityErrors(obj client.Object, refs []plugins.PodSpecRef) field.ErrorList {
-	var errs field.ErrorList
-	if app, ok := obj.(*sparkv1beta2.SparkApplication); ok {
-		spec := field.NewPath("spec")
-		for _, r := range []struct {
-			path  *field.Path
-			value *int32
-		}{
-			{spec.Child("driver", "cores"), app.Spec.Driver.Cores},
-			{spec.Child("executor", "cores"), app.Spec.Executor.Cores},
-		} {
-			if r.value != nil && *r.value < 0 {
-				errs = append(errs, field.Invalid(r.path, *r.value, "must be greater than or equal to 0"))
-			}
-		}
-		return errs // the pod specs of a SparkApplication are synthesized from those fields
+// limits of obj's pods, or p's own check when p is a QuantityChecker (the
+// plugins check counts themselves, plugins.CountErrors): the pods'
+// validation would refuse negative ones only once the operator creates them
+// (the job then fails instead of being refused), and a quantity too large to
+// count would pass the max-resources policy as zero.
+func quantityErrors(p plugins.Plugin, obj client.Object, refs []plugins.PodSpecRef) field.ErrorList {
+	if qc, ok := p.(QuantityChecker); ok {
+		return qc.QuantityErrors(obj)
 	}
+	var errs field.ErrorList
 	for _, ref := range refs {
 		for _, list := range []struct {
 			name string

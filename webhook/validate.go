@@ -152,12 +152,25 @@ func (v *Validator) handle(ctx context.Context, req admission.Request) (admissio
 // expanded is not judged by the plugin's invariants (which hold for
 // expansions): the admission policy refuses it.
 func Findings(set *policy.Set, p plugins.Plugin, obj client.Object, cfg *config.Config) []policy.Finding {
-	pods := p.PodSpecs(obj)
+	pods := policy.PodsOf(p, obj)
 	var invariants field.ErrorList
-	if expand.CheckExpanded(obj.GetAnnotations()) == nil {
-		invariants = p.Validate(obj, cfg)
+	if ic, ok := p.(InvariantChecker); ok && expand.CheckExpanded(obj.GetAnnotations()) == nil {
+		invariants = ic.Validate(obj, cfg)
 	}
-	return set.Findings(obj, pods, append(invariants, quantityErrors(obj, pods)...))
+	return set.Findings(obj, pods, append(invariants, quantityErrors(p, obj, pods.Specs)...))
+}
+
+// InvariantChecker is a plugin with invariants of its own on every object of
+// its kind (the validating webhook's first check).
+type InvariantChecker interface {
+	Validate(obj client.Object, cfg *config.Config) field.ErrorList
+}
+
+// QuantityChecker is a plugin whose kind's pods are not pod specs (their
+// sizes are fields of their own): it checks obj's quantities itself, instead
+// of the webhook's check of its PodSpecs' requests and limits.
+type QuantityChecker interface {
+	QuantityErrors(obj client.Object) field.ErrorList
 }
 
 func decodeTyped(p plugins.Plugin, raw []byte, namespace string) (client.Object, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/policy"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -229,10 +230,11 @@ func newPhaseCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s: %w", o.Describe(), err)
 				}
-				if p == nil {
-					continue
+				ph, ok := p.(watch.Phaser)
+				if !ok {
+					continue // not a kind of ours, or one without phases
 				}
-				rows = append(rows, row{o.Describe(), p.Phase(obj, cfg, time.Now())})
+				rows = append(rows, row{o.Describe(), ph.Phase(obj, cfg, time.Now())})
 			}
 			switch output {
 			case "json":

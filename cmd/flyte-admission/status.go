@@ -136,7 +136,11 @@ func contextNamespace(kubeconfig string) string {
 // not serve are skipped.
 func listJobStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme, reg *plugins.Registry, cfg *config.Config, namespace string, now time.Time) ([]jobStatus, error) {
 	rows := []jobStatus{}
-	for _, p := range reg.Plugins() {
+	for _, plugin := range reg.Plugins() {
+		p, ok := plugin.(watch.Phaser)
+		if !ok {
+			continue // a kind without phases has no status to list
+		}
 		gvk := p.Kind()
 		listObj, err := scheme.New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err != nil {
@@ -181,7 +185,7 @@ func listJobStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme,
 	return rows, nil
 }
 
-func jobRow(p plugins.Plugin, obj client.Object, cfg *config.Config, now time.Time) jobStatus {
+func jobRow(p watch.Phaser, obj client.Object, cfg *config.Config, now time.Time) jobStatus {
 	info := p.Phase(obj, cfg, now)
 	created := obj.GetCreationTimestamp().Time
 	logs := info.Logs

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flyte-admission/flyte-admission/expand"
 	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/stretchr/testify/require"
 )
@@ -23,7 +24,7 @@ func TestCRDDefaults(t *testing.T) {
 				}
 				want[path] = v
 			}
-			require.Equal(t, want, p.CRDDefaults())
+			require.Equal(t, want, p.(expand.Plugin).CRDDefaults())
 		})
 	}
 }

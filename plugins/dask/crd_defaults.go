@@ -10,5 +10,5 @@ var crdDefaults = map[string]any{
 	"spec.job.spec.restartPolicy":       "OnFailure",
 }
 
-// CRDDefaults implements plugins.Plugin.
+// CRDDefaults implements expand.Plugin.
 func (Plugin) CRDDefaults() map[string]any { return crdDefaults }

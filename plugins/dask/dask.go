@@ -44,7 +44,7 @@ func New() Plugin { return Plugin{} }
 // Kind implements plugins.Plugin.
 func (Plugin) Kind() schema.GroupVersionKind { return GVK }
 
-// TaskTypes implements plugins.Plugin.
+// TaskTypes implements plugins.TaskTyper.
 func (Plugin) TaskTypes() []string { return []string{"dask"} }
 
 // NewObject implements plugins.Plugin.
@@ -52,7 +52,7 @@ func (Plugin) NewObject() client.Object { return &daskv1.DaskJob{} }
 
 const customField = task.TemplateField + ".custom"
 
-// Expand implements plugins.Plugin (Flyte's BuildResource for Dask).
+// Expand implements expand.Plugin (Flyte's BuildResource for Dask).
 func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
 	msg, err := t.Custom(&flyteplugins.DaskJob{})
 	if err != nil {
@@ -156,7 +156,7 @@ func rolePod(base *corev1.PodSpec, primary, name, image string, r *core.Resource
 	return spec, nil
 }
 
-// Phase implements plugins.Plugin (Flyte's GetTaskPhase for Dask).
+// Phase implements watch.Phaser (Flyte's GetTaskPhase for Dask).
 func (Plugin) Phase(obj client.Object, cfg *config.Config, _ time.Time) plugins.PhaseInfo {
 	return phase(obj, cfg)
 }

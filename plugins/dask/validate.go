@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Validate implements plugins.Plugin: the worker count is a valid count
+// Validate implements webhook.InvariantChecker: the worker count is a valid count
 // (plugins.CountErrors, the check of every kind) and, when a dashboard log
 // template is configured, the scheduler serves the dashboard under its
 // prefix.
@@ -24,7 +24,7 @@ func (Plugin) Validate(obj client.Object, cfg *config.Config) field.ErrorList {
 	return append(errs, dashboardErrors(dj, cfg)...)
 }
 
-// PodSpecs implements plugins.Plugin.
+// PodSpecs implements policy.PodLister.
 func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	dj, ok := obj.(*daskv1.DaskJob)
 	if !ok {

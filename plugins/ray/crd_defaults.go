@@ -10,5 +10,5 @@ var crdDefaults = map[string]any{
 	"spec.ttlSecondsAfterFinished": json.Number("0"),
 }
 
-// CRDDefaults implements plugins.Plugin.
+// CRDDefaults implements expand.Plugin.
 func (Plugin) CRDDefaults() map[string]any { return crdDefaults }

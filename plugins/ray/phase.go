@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Phase implements plugins.Plugin (Flyte's GetTaskPhase for Ray).
+// Phase implements watch.Phaser (Flyte's GetTaskPhase for Ray).
 func (Plugin) Phase(obj client.Object, cfg *config.Config, now time.Time) plugins.PhaseInfo {
 	rj, ok := obj.(*rayv1.RayJob)
 	if !ok {
@@ -78,7 +78,7 @@ func links(rj *rayv1.RayJob, cfg *config.Ray, now time.Time) ([]tasklog.Link, er
 	return out, nil
 }
 
-// PodSpecs implements plugins.Plugin.
+// PodSpecs implements policy.PodLister.
 func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {
 	rj, ok := obj.(*rayv1.RayJob)
 	if !ok || rj.Spec.RayClusterSpec == nil {

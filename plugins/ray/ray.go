@@ -44,7 +44,7 @@ func New() Plugin { return Plugin{} }
 // Kind implements plugins.Plugin.
 func (Plugin) Kind() schema.GroupVersionKind { return GVK }
 
-// TaskTypes implements plugins.Plugin.
+// TaskTypes implements plugins.TaskTyper.
 func (Plugin) TaskTypes() []string { return []string{"ray"} }
 
 // NewObject implements plugins.Plugin.
@@ -52,7 +52,7 @@ func (Plugin) NewObject() client.Object { return &rayv1.RayJob{} }
 
 const customField = task.TemplateField + ".custom"
 
-// Expand implements plugins.Plugin (Flyte's BuildResource for Ray).
+// Expand implements expand.Plugin (Flyte's BuildResource for Ray).
 func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
 	msg, err := t.Custom(&flyteplugins.RayJob{})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Validate implements plugins.Plugin. Every RayJob: KubeRay's own validation
+// Validate implements webhook.InvariantChecker. Every RayJob: KubeRay's own validation
 // (kuberay_validation.go), worker counts (replica_counts.go), the submitter on the head image (submitter.go) and
 // the configured logs sidecar (logs_sidecar.go). A Flyte RayJob (one carrying
 // a task template) also: no submitter command (submitter.go) and the Ray

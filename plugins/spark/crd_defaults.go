@@ -4,5 +4,5 @@ package spark
 // (checked against the CRD in the operator module by TestCRDDefaults).
 var crdDefaults = map[string]any{}
 
-// CRDDefaults implements plugins.Plugin.
+// CRDDefaults implements expand.Plugin.
 func (Plugin) CRDDefaults() map[string]any { return crdDefaults }

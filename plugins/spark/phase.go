@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Phase implements plugins.Plugin (Flyte's GetTaskPhase for Spark).
+// Phase implements watch.Phaser (Flyte's GetTaskPhase for Spark).
 func (Plugin) Phase(obj client.Object, cfg *config.Config, _ time.Time) plugins.PhaseInfo {
 	app, ok := obj.(*sparkv1beta2.SparkApplication)
 	if !ok {
@@ -117,7 +117,7 @@ func PodImage(app *sparkv1beta2.SparkApplication, p *sparkv1beta2.SparkPodSpec) 
 	return ""
 }
 
-// PodSpecs implements plugins.Plugin. A SparkApplication has no pod specs, so
+// PodSpecs implements policy.PodLister. A SparkApplication has no pod specs, so
 // the driver and executor are presented as one-container pods built from
 // their SparkPodSpec fields.
 func (Plugin) PodSpecs(obj client.Object) []plugins.PodSpecRef {

@@ -38,7 +38,7 @@ func New() Plugin { return Plugin{} }
 // Kind implements plugins.Plugin.
 func (Plugin) Kind() schema.GroupVersionKind { return GVK }
 
-// TaskTypes implements plugins.Plugin.
+// TaskTypes implements plugins.TaskTyper.
 func (Plugin) TaskTypes() []string { return []string{"spark"} }
 
 // NewObject implements plugins.Plugin.
@@ -46,7 +46,7 @@ func (Plugin) NewObject() client.Object { return &sparkv1beta2.SparkApplication{
 
 const customField = task.TemplateField + ".custom"
 
-// Expand implements plugins.Plugin (Flyte's BuildResource).
+// Expand implements expand.Plugin (Flyte's BuildResource).
 func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.Object, error) {
 	msg, err := t.Custom(&flyteplugins.SparkJob{})
 	if err != nil {

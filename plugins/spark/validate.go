@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Validate implements plugins.Plugin: valid executor counts
+// Validate implements webhook.InvariantChecker: valid executor counts
 // (executor_counts.go), the name spark-operator accepts
 // (application_name.go), a main application file (main_application_file.go),
 // no operator-managed sparkConf key (operator_managed_conf.go) and a driver
