@@ -12,10 +12,11 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
-	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -437,7 +438,7 @@ func waitPhase(t *testing.T, c client.Client, obj client.Object, phase string) {
 // daskJobCRD reads the DaskJob CRD from the operator module.
 func daskJobCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	files, err := crds.Files()
+	files, err := crds.Files(builtin.CRDs())
 	require.NoError(t, err)
 	for _, f := range files {
 		if filepath.Base(f) != "daskjob.yaml" {

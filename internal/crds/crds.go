@@ -2,10 +2,10 @@
 // module cache.
 //
 // The CRDs are not copied into this repository: they are read from the exact
-// versions of the operator modules that go.mod requires
-// (github.com/kubeflow/spark-operator/v2, github.com/ray-project/kuberay/ray-operator
-// and github.com/dask/dask-kubernetes/v2023), so tests and demos always run
-// against the schemas of the operator versions the code is compiled with.
+// versions of the operator modules that go.mod requires (each plugin names its
+// operator's module and files as a Source; plugins/builtin lists them), so
+// tests and demos always run against the schemas of the operator versions the
+// code is compiled with.
 //
 // Module directories are found with `go list -m` run in the main module's root
 // directory, which Files finds by walking up from the working directory to the
@@ -25,83 +25,46 @@ import (
 	"strings"
 )
 
-// Module paths of the operators whose CRDs Files returns.
-const (
-	SparkOperatorModule = "github.com/kubeflow/spark-operator/v2"
-	KubeRayModule       = "github.com/ray-project/kuberay/ray-operator"
-	DaskModule          = "github.com/dask/dask-kubernetes/v2023"
-)
-
-// source is one operator module and the CRD files it ships.
-type source struct {
-	module string
-	dir    string   // directory of the CRD YAML inside the module
-	files  []string // file names inside dir
+// Source is one operator module and the CRD files it ships.
+type Source struct {
+	// Module is the module path, as go.mod requires it.
+	Module string
+	// Dir is the directory of the CRD YAML inside the module.
+	Dir string
+	// Files are the file names inside Dir.
+	Files []string
 }
 
-// sources lists, per module, the CRDs Files returns, in that order.
-var sources = []source{
-	{
-		module: SparkOperatorModule,
-		dir:    "config/crd/bases",
-		files: []string{
-			"sparkoperator.k8s.io_sparkapplications.yaml",
-			"sparkoperator.k8s.io_scheduledsparkapplications.yaml",
-		},
-	},
-	{
-		module: KubeRayModule,
-		dir:    "config/crd/bases",
-		files: []string{
-			"ray.io_rayjobs.yaml",
-			"ray.io_rayclusters.yaml", // a RayJob creates (or selects) a RayCluster
-		},
-	},
-	{
-		// The helm chart's crds/ holds the rendered CRDs;
-		// dask_kubernetes/operator/customresources/ only has un-rendered bases.
-		module: DaskModule,
-		dir:    "dask_kubernetes/operator/deployment/helm/dask-kubernetes-operator/crds",
-		files: []string{
-			"daskjob.yaml",
-			"daskcluster.yaml",
-			"daskworkergroup.yaml",
-			"daskautoscaler.yaml",
-		},
-	},
-}
-
-// Files returns the absolute paths of the CRD YAML files of SparkApplication,
-// ScheduledSparkApplication, RayJob, RayCluster, DaskJob, DaskCluster,
-// DaskWorkerGroup and DaskAutoscaler, taken from the operator modules at the
-// versions the main module requires. The main module is the one whose go.mod
-// is nearest to the working directory (walking up); see FilesFrom.
-func Files() ([]string, error) {
+// Files returns the absolute paths of the CRD YAML files of sources, in
+// order, taken from the operator modules at the versions the main module
+// requires. The main module is the one whose go.mod is nearest to the working
+// directory (walking up); see FilesFrom.
+func Files(sources []Source) ([]string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, fmt.Errorf("locate CRDs: working directory: %w", err)
 	}
-	return FilesFrom(wd)
+	return FilesFrom(wd, sources)
 }
 
 // FilesFrom is Files with the main module found by walking up from dir
 // instead of the working directory.
-func FilesFrom(dir string) ([]string, error) {
+func FilesFrom(dir string, sources []Source) ([]string, error) {
 	root, err := moduleRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("locate CRDs: %w", err)
 	}
 	var paths []string
 	for _, s := range sources {
-		modDir, err := moduleDir(root, s.module)
+		modDir, err := moduleDir(root, s.Module)
 		if err != nil {
-			return nil, fmt.Errorf("locate CRDs of %s: %w", s.module, err)
+			return nil, fmt.Errorf("locate CRDs of %s: %w", s.Module, err)
 		}
-		for _, f := range s.files {
-			p := filepath.Join(modDir, filepath.FromSlash(s.dir), f)
+		for _, f := range s.Files {
+			p := filepath.Join(modDir, filepath.FromSlash(s.Dir), f)
 			if _, err := os.Stat(p); err != nil {
 				return nil, fmt.Errorf("locate CRDs of %s: CRD file %s/%s missing from %s: %w",
-					s.module, s.dir, f, modDir, err)
+					s.Module, s.Dir, f, modDir, err)
 			}
 			paths = append(paths, p)
 		}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 )
 
 func TestFiles(t *testing.T) {
@@ -25,7 +26,7 @@ func TestFiles(t *testing.T) {
 		"daskautoscaler.yaml":                                  {"kubernetes.dask.org", "DaskAutoscaler"},
 	}
 
-	files, err := crds.Files()
+	files, err := crds.Files(builtin.CRDs())
 	require.NoError(t, err)
 	require.Len(t, files, len(want))
 
@@ -60,14 +61,14 @@ func TestFiles(t *testing.T) {
 func TestFilesFromSubdirectory(t *testing.T) {
 	wd, err := os.Getwd()
 	require.NoError(t, err)
-	a, err := crds.Files()
+	a, err := crds.Files(builtin.CRDs())
 	require.NoError(t, err)
-	b, err := crds.FilesFrom(filepath.Join(wd, "..", "test"))
+	b, err := crds.FilesFrom(filepath.Join(wd, "..", "test"), builtin.CRDs())
 	require.NoError(t, err)
 	require.Equal(t, a, b)
 }
 
 func TestFilesFromOutsideAModule(t *testing.T) {
-	_, err := crds.FilesFrom(t.TempDir())
+	_, err := crds.FilesFrom(t.TempDir(), builtin.CRDs())
 	require.ErrorContains(t, err, "no go.mod")
 }

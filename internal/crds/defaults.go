@@ -10,12 +10,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Defaults returns the values the CRD of kind defaults in its storage
+// Defaults returns the values the CRD of kind (among sources' CRDs) defaults in its storage
 // version's schema, keyed by dotted path from the object root ("[]" marks a
 // list item: spec.rayClusterSpec.workerGroupSpecs[].numOfHosts). Values are
 // decoded JSON with numbers as json.Number.
-func Defaults(kind string) (map[string]any, error) {
-	files, err := Files()
+func Defaults(kind string, sources []Source) (map[string]any, error) {
+	files, err := Files(sources)
 	if err != nil {
 		return nil, err
 	}

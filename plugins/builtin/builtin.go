@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/flyte-admission/flyte-admission/plugins"
 	"github.com/flyte-admission/flyte-admission/plugins/dask"
 	"github.com/flyte-admission/flyte-admission/plugins/ray"
@@ -16,4 +17,15 @@ func Registry() *plugins.Registry {
 		panic(err) // the built-in set is static: a clash is a programming error
 	}
 	return r
+}
+
+// CRDs lists the operator CRDs of the built-in plugins, for crds.Files.
+func CRDs() []crds.Source {
+	var out []crds.Source
+	for _, p := range Registry().Plugins() {
+		if c, ok := p.(interface{ CRDs() crds.Source }); ok {
+			out = append(out, c.CRDs())
+		}
+	}
+	return out
 }

@@ -14,7 +14,7 @@ import (
 func TestCRDDefaults(t *testing.T) {
 	for _, p := range Registry().Plugins() {
 		t.Run(p.Kind().Kind, func(t *testing.T) {
-			all, err := crds.Defaults(p.Kind().Kind)
+			all, err := crds.Defaults(p.Kind().Kind, CRDs())
 			require.NoError(t, err)
 			want := map[string]any{}
 			for path, v := range all {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 )
 
 // MakeImage runs `make image` in root for this machine's platform, writing
@@ -36,7 +37,7 @@ func MakeImage(ctx context.Context, root, dir string) (string, error) {
 // InstallCRDs applies the operators' CRDs (package crds, from the module
 // cache of the repository at root) and waits until they are Established.
 func (c *Cluster) InstallCRDs(ctx context.Context, root string) error {
-	files, err := crds.FilesFrom(root)
+	files, err := crds.FilesFrom(root, builtin.CRDs())
 	if err != nil {
 		return fmt.Errorf("CRDs: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/internal/crds"
 	"github.com/flyte-admission/flyte-admission/internal/objects"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +79,7 @@ func run(ctx context.Context, bin, examples string) (err error) {
 
 	step("starting kube-apiserver + etcd with the operators' CRDs (spark-operator, KubeRay, dask-kubernetes)")
 	start := time.Now()
-	files, err := crds.Files()
+	files, err := crds.Files(builtin.CRDs())
 	if err != nil {
 		return err
 	}

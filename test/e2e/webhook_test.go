@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/test/jsoncmp"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/webhook"
@@ -251,7 +252,7 @@ func TestWebhook(t *testing.T) {
 			for _, want := range offline(t, f) {
 				m := meta(want)
 				got := c.getJSON(t, want["kind"].(string), m["namespace"].(string), m["name"].(string))
-				defaults, err := crds.Defaults(want["kind"].(string))
+				defaults, err := crds.Defaults(want["kind"].(string), builtin.CRDs())
 				require.NoError(t, err)
 				if w, g := comparable(want["spec"]), comparable(got["spec"]); !assertEqualJSON(t, w, g, defaults) {
 					t.Fatalf("%s: stored spec differs from the offline expansion", f)

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/flyte-admission/flyte-admission/internal/crds"
+	"github.com/flyte-admission/flyte-admission/plugins/builtin"
 	"github.com/flyte-admission/flyte-admission/watch"
 )
 
@@ -183,7 +184,7 @@ func start(t testing.TB, assets string, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	crdPaths, err := crds.Files()
+	crdPaths, err := crds.Files(builtin.CRDs())
 	if err != nil {
 		return nil, err
 	}
