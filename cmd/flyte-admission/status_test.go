@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/flyte-admission/flyte-admission/test/testenv"
-	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

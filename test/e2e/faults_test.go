@@ -24,8 +24,8 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/internal/objects"
 	"github.com/flyte-admission/flyte-admission/task"
-	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/webhook"
 	sparkv1beta2 "github.com/kubeflow/spark-operator/v2/api/v1beta2"
 	"github.com/stretchr/testify/require"

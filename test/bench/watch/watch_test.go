@@ -26,8 +26,8 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/test/bench/proc"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
-	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
+	"github.com/flyte-admission/flyte-admission/watch"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
