@@ -101,13 +101,14 @@ bench-load: ## Admission under open-loop load: flyte-admission serve vs a no-op 
 
 # Create latency through a real kube-apiserver + etcd (test/bench/apiserver,
 # about 3 minutes): no webhook, the no-op webhook and flyte-admission,
-# interleaved at 20, 50 and 100 creates/s. BENCH_APISERVER_SECONDS per
-# configuration and rate (default 10).
+# alternating at 20, 50 and 100 creates/s. BENCH_APISERVER_SECONDS per
+# configuration and rate (default 10), in BENCH_APISERVER_ROUNDS rounds
+# (default 2).
 .PHONY: bench-apiserver
 bench-apiserver: ## Create latency through kube-apiserver: no webhook, no-op webhook, flyte-admission (out/bench/apiserver.json).
 	@$(control_plane); \
 	KUBEBUILDER_ASSETS="$$assets" FLYTE_ADMISSION_BENCH_APISERVER=1 FLYTE_ADMISSION_BENCH_APISERVER_OUT=$(CURDIR)/$(BENCH_OUT)/apiserver.json \
-	  FLYTE_ADMISSION_BENCH_APISERVER_SECONDS="$${BENCH_APISERVER_SECONDS:-10}" \
+	  FLYTE_ADMISSION_BENCH_APISERVER_SECONDS="$${BENCH_APISERVER_SECONDS:-10}" FLYTE_ADMISSION_BENCH_APISERVER_ROUNDS="$${BENCH_APISERVER_ROUNDS:-2}" \
 	  $(GO) test ./test/bench/apiserver -run '^TestAPIServerBench$$' -count=1 -v -timeout $(TEST_TIMEOUT) | grep -v '^=== RUN'
 
 # The watcher benchmark (test/bench/watch, about 4-5 minutes): phase-report lag

@@ -62,6 +62,42 @@ type Stats struct {
 	Max      time.Duration `json:"max_ns"`
 	// FirstError describes one failed request (empty without errors).
 	FirstError string `json:"first_error,omitempty"`
+	// Latencies are the run's latencies, sorted, for Merge.
+	Latencies []time.Duration `json:"-"`
+}
+
+// Merge combines runs at one rate (rounds) into one: counts summed, the
+// achieved rate over their time together, percentiles and mean over all
+// their latencies, the first error of the first run that has one.
+func Merge(runs ...Stats) Stats {
+	var m Stats
+	var seconds float64
+	var sum time.Duration
+	for _, r := range runs {
+		m.Target = r.Target
+		m.Sent += r.Sent
+		m.Errors += r.Errors
+		m.Denied += r.Denied
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		if r.Achieved > 0 {
+			seconds += float64(r.Sent) / r.Achieved
+		}
+		m.Latencies = append(m.Latencies, r.Latencies...)
+		sum += r.Mean * time.Duration(r.Sent)
+	}
+	if m.Sent == 0 {
+		return m
+	}
+	if seconds > 0 {
+		m.Achieved = float64(m.Sent) / seconds
+	}
+	m.Mean = sum / time.Duration(m.Sent)
+	slices.Sort(m.Latencies)
+	lat := m.Latencies
+	m.P50, m.P90, m.P99, m.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), lat[len(lat)-1]
+	return m
 }
 
 // Run sends requests (round robin) to baseURL at rate per second for d and
@@ -140,6 +176,7 @@ func Open(ctx context.Context, rate float64, d time.Duration, call func(ctx cont
 	s.Mean = sum / time.Duration(n)
 	slices.Sort(lat)
 	s.P50, s.P90, s.P99, s.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), lat[n-1]
+	s.Latencies = lat
 	return s
 }
 

@@ -130,3 +130,21 @@ func TestJobs(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"SparkApplication": 3, "RayJob": 3, "DaskJob": 3}, kinds)
 }
+
+// TestMerge: two rounds merge as one run of all their calls.
+func TestMerge(t *testing.T) {
+	a := load.Stats{Target: 10, Sent: 4, Errors: 1, FirstError: "a", Achieved: 10, Mean: 2, Latencies: []time.Duration{1, 2, 2, 3}}
+	b := load.Stats{Target: 10, Sent: 2, Denied: 1, Achieved: 5, Mean: 11, Latencies: []time.Duration{10, 12}}
+	m := load.Merge(a, b)
+	require.Equal(t, 6, m.Sent)
+	require.Equal(t, 1, m.Errors)
+	require.Equal(t, 1, m.Denied)
+	require.Equal(t, "a", m.FirstError)
+	require.InDelta(t, 6/0.8, m.Achieved, 1e-9, "6 calls in 0.4 s + 0.4 s")
+	require.Equal(t, time.Duration(5), m.Mean)
+	require.Equal(t, []time.Duration{1, 2, 2, 3, 10, 12}, m.Latencies)
+	require.Equal(t, time.Duration(2), m.P50)
+	require.Equal(t, time.Duration(12), m.P99)
+	require.Equal(t, time.Duration(12), m.Max)
+	require.Zero(t, load.Merge().Sent)
+}

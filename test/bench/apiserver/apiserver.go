@@ -54,6 +54,12 @@ type Run struct {
 	// configuration's webhooks during warm-up and run, by the apiserver's
 	// own apiserver_admission_webhook_request_total.
 	WebhookCalls int `json:"webhook_calls"`
+	// WebhookCPUSeconds is the webhook server's CPU time during the
+	// measured creates.
+	WebhookCPUSeconds float64 `json:"webhook_cpu_seconds"`
+	// ControlPlaneCPUSeconds is kube-apiserver's and etcd's CPU time
+	// during the measured creates.
+	ControlPlaneCPUSeconds float64 `json:"control_plane_cpu_seconds"`
 }
 
 // Config is one configuration's runs, one per rate of Report.Rates.
@@ -66,13 +72,17 @@ type Config struct {
 
 // Report is out/bench/apiserver.json.
 type Report struct {
-	Date    string    `json:"date"`
-	CPUs    int       `json:"cpus"`
-	Seconds float64   `json:"seconds_per_rate"`
-	Rates   []float64 `json:"rates"`
+	Date    string  `json:"date"`
+	CPUs    int     `json:"cpus"`
+	Seconds float64 `json:"seconds_per_rate"`
+	// Rounds: each configuration ran Seconds/Rounds per round, the
+	// configurations alternating; a Run merges its rounds.
+	Rounds int       `json:"rounds"`
+	Rates  []float64 `json:"rates"`
 	// Jobs is the number of distinct example jobs created round robin.
 	Jobs int `json:"distinct_jobs"`
-	// Order is the order the configurations ran in at each rate.
+	// Order is the order the configurations ran in at each rate, rounds
+	// one after the other.
 	Order   [][]string `json:"order"`
 	Configs []Config   `json:"configs"`
 	// ElapsedSeconds is the whole benchmark's wall time, control plane
@@ -94,23 +104,23 @@ func Print(w io.Writer, r *Report) {
 		fmt.Fprintln(w, "Create latency through kube-apiserver: report not understood (want 3 configurations with a run per rate)")
 		return
 	}
-	fmt.Fprintf(w, "Create latency through kube-apiserver + etcd (client-go, open loop, %d example jobs round robin, %.0f s per rate; configurations interleaved per rate)\n", r.Jobs, r.Seconds)
+	fmt.Fprintf(w, "Create latency through kube-apiserver + etcd (client-go, open loop, %d example jobs round robin, %.0f s per configuration and rate in %d rounds, configurations alternating)\n", r.Jobs, r.Seconds, r.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "creates/s\tconfiguration\tachieved\tcreates\terrors\tmean ms\tp50 ms\tp99 ms\tmax ms\tadds p50 ms\tadds p99 ms\t")
+	fmt.Fprintln(tw, "creates/s\tconfiguration\tachieved\tcreates\terrors\tmean ms\tp50 ms\tp99 ms\tmax ms\tadds p50 ms\tadds p99 ms\twebhook CPU ms/create\tapiserver+etcd CPU ms/create\t")
 	for i, rate := range r.Rates {
 		for c, cfg := range r.Configs {
 			x := cfg.Runs[i]
-			add50, add99 := "", ""
+			add50, add99, cpu := "", "", ""
 			if c != NoWebhook {
 				p50, p99, _ := r.Added(c, i)
-				add50, add99 = fmt.Sprintf("%+.2f", ms(p50)), fmt.Sprintf("%+.2f", ms(p99))
+				add50, add99, cpu = fmt.Sprintf("%+.2f", ms(p50)), fmt.Sprintf("%+.2f", ms(p99)), perCreate(x.WebhookCPUSeconds, x.Sent)
 			}
-			fmt.Fprintf(tw, "%.0f\t%s\t%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", rate, cfg.Name, x.Achieved, x.Sent, x.Errors,
-				ms(x.Mean), ms(x.P50), ms(x.P99), ms(x.Max), add50, add99)
+			fmt.Fprintf(tw, "%.0f\t%s\t%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", rate, cfg.Name, x.Achieved, x.Sent, x.Errors,
+				ms(x.Mean), ms(x.P50), ms(x.P99), ms(x.Max), add50, add99, cpu, perCreate(x.ControlPlaneCPUSeconds, x.Sent))
 		}
 		o50, o99, _ := r.Added(Ours, i)
 		n50, n99, _ := r.Added(Noop, i)
-		fmt.Fprintf(tw, "%.0f\tflyte-admission adds / no-op adds\t\t\t\t\t\t\t\t%s\t%s\t\n", rate, ratio(o50, n50), ratio(o99, n99))
+		fmt.Fprintf(tw, "%.0f\tflyte-admission adds / no-op adds\t\t\t\t\t\t\t\t%s\t%s\t\t\t\n", rate, ratio(o50, n50), ratio(o99, n99))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "adds: the configuration's figure minus no webhook's at the same rate. No webhook and no-op create the expanded objects (as Flyte's propeller does); flyte-admission creates the skeletons and expands them.\n")
@@ -147,11 +157,14 @@ func (r *Report) complete() bool {
 	return true
 }
 
-// ratio is ours-added over noop-added, or "n/a" when the no-op adds nothing
-// measurable (the ratio of noise).
+// ratio is ours-added over noop-added: "n/a" when the no-op adds nothing
+// measurable (the ratio of noise), 0x when ours adds nothing.
 func ratio(ours, noop time.Duration) string {
-	if noop <= 0 {
+	switch {
+	case noop <= 0:
 		return "n/a"
+	case ours <= 0:
+		return "0x"
 	}
 	return fmt.Sprintf("%.2fx", float64(ours)/float64(noop))
 }
@@ -169,6 +182,14 @@ func verdict(ours, noop time.Duration) string {
 		pass = "FAIL"
 	}
 	return fmt.Sprintf("%.2fx %s", v, pass)
+}
+
+// perCreate is CPU seconds per create in milliseconds.
+func perCreate(seconds float64, creates int) string {
+	if creates == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", seconds*1000/float64(creates))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

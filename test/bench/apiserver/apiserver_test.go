@@ -18,6 +18,7 @@ import (
 
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/test/bench/apiserver"
+	"github.com/flyte-admission/flyte-admission/test/bench/proc"
 	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/load"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
@@ -42,6 +43,9 @@ const (
 	BenchEnv = "FLYTE_ADMISSION_BENCH_APISERVER"
 	// SecondsEnv: measured seconds per configuration and rate (default 10).
 	SecondsEnv = "FLYTE_ADMISSION_BENCH_APISERVER_SECONDS"
+	// RoundsEnv: rounds per rate (default 2); each configuration runs
+	// seconds/rounds per round.
+	RoundsEnv = "FLYTE_ADMISSION_BENCH_APISERVER_ROUNDS"
 	// OutEnv: path of the JSON report (default out/bench/apiserver.json).
 	OutEnv = "FLYTE_ADMISSION_BENCH_APISERVER_OUT"
 )
@@ -73,6 +77,8 @@ type setup struct {
 	objects [][]byte
 	// expanded: the stored objects carry the expansion marker.
 	expanded bool
+	// server is the webhook's process (nil for no webhook).
+	server *load.Server
 }
 
 // called is the names of the webhooks the apiserver calls for the example
@@ -101,6 +107,13 @@ func TestAPIServerBench(t *testing.T) {
 		require.NoError(t, err, SecondsEnv)
 		require.Positive(t, v, SecondsEnv)
 		seconds = v
+	}
+	rounds := 2
+	if s := os.Getenv(RoundsEnv); s != "" {
+		v, err := strconv.Atoi(s)
+		require.NoError(t, err, RoundsEnv)
+		require.Positive(t, v, RoundsEnv)
+		rounds = v
 	}
 	root := watchtest.Root()
 	examples, pluginsConfig := filepath.Join(root, "examples"), filepath.Join(root, "examples", "config", "plugins.yaml")
@@ -136,7 +149,7 @@ func TestAPIServerBench(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	setups := setups(t, jobs, ours.URL, noop.URL, ca)
+	setups := setups(t, jobs, ours, noop, ca)
 	namespaces := map[string]bool{}
 	for _, j := range jobs {
 		ns := j.Skeleton["metadata"].(map[string]any)["namespace"].(string)
@@ -147,44 +160,38 @@ func TestAPIServerBench(t *testing.T) {
 		}
 	}
 	b := &bench{t: t, dyn: dyn, kc: kc, jobs: jobs, setups: setups, namespaces: namespaces}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		pids, err := proc.Children(os.Getpid(), name)
+		require.NoError(t, err)
+		require.Len(t, pids, 1, "%s processes started by this test", name)
+		b.controlPlane = append(b.controlPlane, pids[0])
+	}
 
-	report := apiserver.Report{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Seconds: seconds, Rates: rates, Jobs: len(jobs)}
+	report := apiserver.Report{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Seconds: seconds, Rounds: rounds, Rates: rates, Jobs: len(jobs)}
 	for _, s := range setups {
 		report.Configs = append(report.Configs, apiserver.Config{Name: s.name, Creates: s.creates, Runs: make([]apiserver.Run, len(rates))})
 	}
-	d := time.Duration(seconds * float64(time.Second))
+	d := time.Duration(seconds / float64(rounds) * float64(time.Second))
 	run := 0
 	for i, rate := range rates {
 		var order []string
-		// The starting configuration rotates with the rate, so that none
-		// always runs first after a switch or last before one.
-		for k := range setups {
-			c := (i + k) % len(setups)
-			order = append(order, setups[c].name)
-			b.switchTo(ctx, c)
-			before := b.webhookCalls(ctx)
-			run++
-			warm := load.Open(ctx, rate, warmup, b.create(c, fmt.Sprintf("w%d", run), rate, warmup))
-			st := load.Open(ctx, rate, d, b.create(c, fmt.Sprintf("r%d", run), rate, d))
-			calls := b.webhookCalls(ctx)
-			require.Zero(t, warm.Errors, "%s at %.0f/s, warm-up: %s", setups[c].name, rate, warm.FirstError)
-			require.Zero(t, st.Errors, "%s at %.0f/s: %s", setups[c].name, rate, st.FirstError)
-			creates := warm.Sent + st.Sent
-			b.checkStored(ctx, c, creates)
-			r := apiserver.Run{Stats: st, Warmup: warm.Sent}
-			for _, name := range webhookNames(setups) {
-				n := calls[name] - before[name]
-				if slices.Contains(setups[c].called(), name) {
-					require.Equal(t, creates, n, "%s at %.0f/s: calls to %s, one per create", setups[c].name, rate, name)
-					r.WebhookCalls += n
-				} else {
-					require.Zero(t, n, "%s at %.0f/s: calls to %s, not registered", setups[c].name, rate, name)
-				}
+		runs := make([][]apiserver.Run, len(setups))
+		for round := range rounds {
+			// The starting configuration rotates with the rate and the
+			// round, so that none always runs first after a switch or last
+			// before one.
+			for k := range setups {
+				c := (i + round + k) % len(setups)
+				order = append(order, setups[c].name)
+				run++
+				r := b.measure(ctx, c, run, rate, d)
+				runs[c] = append(runs[c], r)
+				t.Logf("%s at %.0f/s, round %d: %d creates, achieved %.1f/s, p50 %s, p99 %s, errors %d, webhook calls %d",
+					setups[c].name, rate, round+1, r.Sent, r.Achieved, r.P50, r.P99, r.Errors, r.WebhookCalls)
 			}
-			report.Configs[c].Runs[i] = r
-			t.Logf("%s at %.0f/s: %d creates, achieved %.1f/s, p50 %s, p99 %s, errors %d, webhook calls %d",
-				setups[c].name, rate, st.Sent, st.Achieved, st.P50, st.P99, st.Errors, r.WebhookCalls)
-			b.deleteAll(ctx)
+		}
+		for c := range setups {
+			report.Configs[c].Runs[i] = merge(runs[c])
 		}
 		report.Order = append(report.Order, order)
 	}
@@ -203,12 +210,82 @@ func TestAPIServerBench(t *testing.T) {
 	fmt.Printf("wrote %s (%.0f s)\n", out, report.ElapsedSeconds)
 }
 
+// measure switches to configuration c, creates for a warm-up and then for
+// d at rate, checks what was stored and the webhook calls the apiserver
+// made, and deletes the objects.
+func (b *bench) measure(ctx context.Context, c, run int, rate float64, d time.Duration) apiserver.Run {
+	t, s := b.t, b.setups[c]
+	t.Helper()
+	b.switchTo(ctx, c)
+	before := b.webhookCalls(ctx)
+	warm := load.Open(ctx, rate, warmup, b.create(c, fmt.Sprintf("w%d", run), rate, warmup))
+	calls := b.create(c, fmt.Sprintf("r%d", run), rate, d)
+	cpu0, cp0 := b.cpuSeconds(c), b.controlPlaneCPU()
+	st := load.Open(ctx, rate, d, calls)
+	cpu, cp := b.cpuSeconds(c)-cpu0, b.controlPlaneCPU()-cp0
+	after := b.webhookCalls(ctx)
+	require.Zero(t, warm.Errors, "%s at %.0f/s, warm-up: %s", s.name, rate, warm.FirstError)
+	require.Zero(t, st.Errors, "%s at %.0f/s: %s", s.name, rate, st.FirstError)
+	creates := warm.Sent + st.Sent
+	b.checkStored(ctx, c, creates)
+	r := apiserver.Run{Stats: st, Warmup: warm.Sent, WebhookCPUSeconds: cpu, ControlPlaneCPUSeconds: cp}
+	for _, name := range webhookNames(b.setups) {
+		n := after[name] - before[name]
+		if slices.Contains(s.called(), name) {
+			require.Equal(t, creates, n, "%s at %.0f/s: calls to %s, one per create", s.name, rate, name)
+			r.WebhookCalls += n
+		} else {
+			require.Zero(t, n, "%s at %.0f/s: calls to %s, not registered", s.name, rate, name)
+		}
+	}
+	b.deleteAll(ctx)
+	return r
+}
+
+// cpuSeconds is the CPU time so far of configuration c's webhook server (0
+// for no webhook).
+func (b *bench) cpuSeconds(c int) float64 {
+	p := b.setups[c].server
+	if p == nil {
+		return 0
+	}
+	v, err := proc.CPUSeconds(p.Cmd.Process.Pid)
+	require.NoError(b.t, err)
+	return v
+}
+
+// controlPlaneCPU is the CPU time so far of kube-apiserver and etcd.
+func (b *bench) controlPlaneCPU() float64 {
+	total := 0.0
+	for _, pid := range b.controlPlane {
+		v, err := proc.CPUSeconds(pid)
+		require.NoError(b.t, err)
+		total += v
+	}
+	return total
+}
+
+// merge is one configuration's rounds at one rate as one run.
+func merge(rounds []apiserver.Run) apiserver.Run {
+	var m apiserver.Run
+	var stats []load.Stats
+	for _, r := range rounds {
+		stats = append(stats, r.Stats)
+		m.Warmup += r.Warmup
+		m.WebhookCalls += r.WebhookCalls
+		m.WebhookCPUSeconds += r.WebhookCPUSeconds
+		m.ControlPlaneCPUSeconds += r.ControlPlaneCPUSeconds
+	}
+	m.Stats = load.Merge(stats...)
+	return m
+}
+
 // setups returns the three configurations in apiserver.NoWebhook, Noop,
 // Ours order. flyte-admission is registered by webhook's registration
 // objects (the chart's) with the URL of the local server; the no-op by the
 // same objects under other names. The ValidatingAdmissionPolicy is left
 // out: it runs inside the apiserver, and refuses what no webhook expanded.
-func setups(t *testing.T, jobs []load.Job, oursURL, noopURL string, ca []byte) []setup {
+func setups(t *testing.T, jobs []load.Job, ours, noop *load.Server, ca []byte) []setup {
 	t.Helper()
 	var skeletons, expanded [][]byte
 	for _, j := range jobs {
@@ -227,16 +304,16 @@ func setups(t *testing.T, jobs []load.Job, oursURL, noopURL string, ca []byte) [
 		require.NoError(t, err)
 		expanded = append(expanded, e)
 	}
-	oursReg := webhook.RegistrationOptions{URL: oursURL, CABundle: ca}
-	noopReg := webhook.RegistrationOptions{Name: noopConfigName, URL: noopURL, CABundle: ca}
+	oursReg := webhook.RegistrationOptions{URL: ours.URL, CABundle: ca}
+	noopReg := webhook.RegistrationOptions{Name: noopConfigName, URL: noop.URL, CABundle: ca}
 	noopM, noopV := webhook.MutatingWebhookConfiguration(noopReg), webhook.ValidatingWebhookConfiguration(noopReg)
 	noopM.Webhooks[0].Name = noopMutating
 	noopV.Webhooks[0].Name, noopV.Webhooks[1].Name = noopValidating, noopPolicies
 	return []setup{
 		apiserver.NoWebhook: {name: "no webhook", creates: "expanded objects", objects: expanded},
 		apiserver.Noop: {name: "no-op webhook", creates: "expanded objects", objects: expanded,
-			mutating: noopM, validating: noopV},
-		apiserver.Ours: {name: "flyte-admission", creates: "skeletons", objects: skeletons, expanded: true,
+			mutating: noopM, validating: noopV, server: noop},
+		apiserver.Ours: {name: "flyte-admission", creates: "skeletons", objects: skeletons, expanded: true, server: ours,
 			mutating: webhook.MutatingWebhookConfiguration(oursReg), validating: webhook.ValidatingWebhookConfiguration(oursReg)},
 	}
 }
@@ -248,6 +325,8 @@ type bench struct {
 	jobs       []load.Job
 	setups     []setup
 	namespaces map[string]bool
+	// controlPlane are the process ids of kube-apiserver and etcd.
+	controlPlane []int
 }
 
 func gvr(gvk schema.GroupVersionKind) schema.GroupVersionResource {
