@@ -4,26 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
 
-	"github.com/flyte-admission/flyte-admission/certs"
 	"github.com/flyte-admission/flyte-admission/test/bench/proc"
+	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/load"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 )
 
@@ -98,10 +93,10 @@ func TestLoadBench(t *testing.T) {
 	require.NoError(t, err)
 
 	bin := t.TempDir()
-	build(t, root, filepath.Join(bin, "flyte-admission"), "./cmd/flyte-admission")
-	build(t, root, filepath.Join(bin, "noop"), "./test/load/noop")
+	load.Build(t, root, filepath.Join(bin, "flyte-admission"), "./cmd/flyte-admission")
+	load.Build(t, root, filepath.Join(bin, "noop"), "./test/load/noop")
 	certDir := filepath.Join(t.TempDir(), "certs")
-	ca := makeCerts(t, certDir)
+	ca := load.Certs(t, certDir)
 	client, err := load.Client(ca)
 	require.NoError(t, err)
 
@@ -114,21 +109,21 @@ func TestLoadBench(t *testing.T) {
 		pprofAddr = freeport.Loopback(t)
 		serveArgs = append(serveArgs, "--pprof-addr", pprofAddr)
 	}
-	servers := []*server{
-		start(t, "flyte-admission", filepath.Join(bin, "flyte-admission"), serveArgs...),
-		start(t, "noop controller-runtime", filepath.Join(bin, "noop"), "--cert-dir", certDir),
+	servers := []*load.Server{
+		load.Start(t, "flyte-admission", filepath.Join(bin, "flyte-admission"), serveArgs...),
+		load.Start(t, "noop controller-runtime", filepath.Join(bin, "noop"), "--cert-dir", certDir),
 	}
 	ctx := context.Background()
 	for _, s := range servers {
-		s.waitServing(t, client, reqs)
-		warm := load.Run(ctx, client, s.url, reqs, 200, 3*time.Second)
-		require.Zero(t, warm.Errors, "%s warm-up: %s", s.name, warm.FirstError)
-		require.Zero(t, warm.Denied, "%s denied requests of the examples", s.name)
+		s.WaitServing(t, client, reqs)
+		warm := load.Run(ctx, client, s.URL, reqs, 200, 3*time.Second)
+		require.Zero(t, warm.Errors, "%s warm-up: %s", s.Name, warm.FirstError)
+		require.Zero(t, warm.Denied, "%s denied requests of the examples", s.Name)
 	}
 	report := Report{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtimeCPUs(), Seconds: seconds, Requests: len(reqs),
 		Generator: "open loop, keep-alive HTTPS (HTTP/1.1, TLS 1.3) over loopback, same machine"}
 	for _, s := range servers {
-		report.Servers = append(report.Servers, ServerReport{Name: s.name})
+		report.Servers = append(report.Servers, ServerReport{Name: s.Name})
 	}
 	d := time.Duration(seconds * float64(time.Second))
 	for _, rate := range rates {
@@ -137,11 +132,11 @@ func TestLoadBench(t *testing.T) {
 			if i == 0 && rate == 1000 && pprofAddr != "" {
 				profiled = cpuProfile(pprofAddr, filepath.Join(pprofDir, "serve-cpu.pprof"), d*8/10)
 			}
-			r := s.measure(t, ctx, client, reqs, rate, d)
+			r := measure(t, s, ctx, client, reqs, rate, d)
 			if profiled != nil {
 				require.NoError(t, <-profiled, "CPU profile")
 			}
-			t.Logf("%s at %.0f/s: achieved %.0f, p99 %s, errors %d", s.name, rate, r.Achieved, r.P99, r.Errors)
+			t.Logf("%s at %.0f/s: achieved %.0f, p99 %s, errors %d", s.Name, rate, r.Achieved, r.P99, r.Errors)
 			report.Servers[i].Runs = append(report.Servers[i].Runs, r)
 		}
 	}
@@ -160,7 +155,7 @@ func TestLoadBench(t *testing.T) {
 			}
 			searching[i] = false
 			for try := 0; try < 2; try++ {
-				r := s.measure(t, ctx, client, reqs, rate, 3*time.Second)
+				r := measure(t, s, ctx, client, reqs, rate, 3*time.Second)
 				report.Servers[i].Search = append(report.Servers[i].Search, r)
 				if r.Errors == 0 && r.P99 <= p99Bound && r.Achieved >= 0.95*rate {
 					report.Servers[i].MaxRate = rate
@@ -171,13 +166,13 @@ func TestLoadBench(t *testing.T) {
 		}
 	}
 	for i, s := range servers {
-		m, err := proc.ReadMemory(s.cmd.Process.Pid)
+		m, err := proc.ReadMemory(s.Cmd.Process.Pid)
 		require.NoError(t, err)
 		report.Servers[i].HWMMiB = mib(m.HWM)
 	}
 	for i, s := range servers {
 		for _, r := range report.Servers[i].Runs {
-			require.Zero(t, r.Errors, "%s at %.0f/s: %s", s.name, r.Target, r.FirstError)
+			require.Zero(t, r.Errors, "%s at %.0f/s: %s", s.Name, r.Target, r.FirstError)
 		}
 	}
 	printTable(report)
@@ -259,64 +254,10 @@ func runtimeCPUs() int {
 	return n
 }
 
-func build(t *testing.T, root, out, pkg string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build %s: %s", pkg, b)
-}
-
-// makeCerts writes a CA and a serving certificate for 127.0.0.1 into dir
-// (tls.crt, tls.key, ca.crt) and returns the CA bundle.
-func makeCerts(t *testing.T, dir string) []byte {
-	t.Helper()
-	m, err := certs.New(certs.Options{CertDir: dir, Dir: dir + "-store", ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")}, Log: logr.Discard()})
-	require.NoError(t, err)
-	require.NoError(t, m.Ensure(context.Background()))
-	return m.CABundle()
-}
-
-type server struct {
-	name, url string
-	cmd       *exec.Cmd
-	log       *os.File
-}
-
-func start(t *testing.T, name, bin string, args ...string) *server {
-	t.Helper()
-	addr := freeport.Loopback(t)
-	host, port, _ := net.SplitHostPort(addr)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	require.NoError(t, err)
-	cmd := exec.Command(bin, append(args, "--host", host, "--port", port)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	s := &server{name: name, url: "https://" + addr, cmd: cmd, log: logFile}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("%s log:\n%s", name, b)
-		}
-	})
-	return s
-}
-
-// waitServing waits until the server answers a real request.
-func (s *server) waitServing(t *testing.T, c *http.Client, reqs []load.Request) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		st := load.Run(context.Background(), c, s.url, reqs[:1], 1000, time.Millisecond)
-		return st.Sent == 1 && st.Errors == 0
-	}, time.Minute, 200*time.Millisecond, "%s never served", s.name)
-}
-
 // measure runs the load once, sampling the server's resident set.
-func (s *server) measure(t *testing.T, ctx context.Context, c *http.Client, reqs []load.Request, rate float64, d time.Duration) Run {
+func measure(t *testing.T, s *load.Server, ctx context.Context, c *http.Client, reqs []load.Request, rate float64, d time.Duration) Run {
 	t.Helper()
-	pid := s.cmd.Process.Pid
+	pid := s.Cmd.Process.Pid
 	cpu0, err := proc.CPUSeconds(pid)
 	require.NoError(t, err)
 	var peak int64
@@ -338,7 +279,7 @@ func (s *server) measure(t *testing.T, ctx context.Context, c *http.Client, reqs
 			}
 		}
 	}()
-	st := load.Run(ctx, c, s.url, reqs, rate, d)
+	st := load.Run(ctx, c, s.URL, reqs, rate, d)
 	close(stop)
 	wg.Wait()
 	cpu1, err := proc.CPUSeconds(pid)

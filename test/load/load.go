@@ -2,6 +2,7 @@
 // sends AdmissionReview requests at a fixed rate whatever the server's speed
 // (so slow responses cannot slow the sender down and hide themselves), over
 // keep-alive HTTPS, and measures each request from the moment it was due.
+// Open paces any other call (e.g. a create through the apiserver) the same way.
 package load
 
 import (
@@ -54,12 +55,49 @@ type Stats struct {
 	Sent     int           `json:"sent"`
 	Errors   int           `json:"errors"`
 	Denied   int           `json:"denied"`
+	Mean     time.Duration `json:"mean_ns"`
 	P50      time.Duration `json:"p50_ns"`
 	P90      time.Duration `json:"p90_ns"`
 	P99      time.Duration `json:"p99_ns"`
 	Max      time.Duration `json:"max_ns"`
 	// FirstError describes one failed request (empty without errors).
 	FirstError string `json:"first_error,omitempty"`
+	// Latencies are the run's latencies, sorted, for Merge.
+	Latencies []time.Duration `json:"-"`
+}
+
+// Merge combines runs at one rate (rounds) into one: counts summed, the
+// achieved rate over their time together, percentiles and mean over all
+// their latencies, the first error of the first run that has one.
+func Merge(runs ...Stats) Stats {
+	var m Stats
+	var seconds float64
+	var sum time.Duration
+	for _, r := range runs {
+		m.Target = r.Target
+		m.Sent += r.Sent
+		m.Errors += r.Errors
+		m.Denied += r.Denied
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		if r.Achieved > 0 {
+			seconds += float64(r.Sent) / r.Achieved
+		}
+		m.Latencies = append(m.Latencies, r.Latencies...)
+		sum += r.Mean * time.Duration(r.Sent)
+	}
+	if m.Sent == 0 {
+		return m
+	}
+	if seconds > 0 {
+		m.Achieved = float64(m.Sent) / seconds
+	}
+	m.Mean = sum / time.Duration(m.Sent)
+	slices.Sort(m.Latencies)
+	lat := m.Latencies
+	m.P50, m.P90, m.P99, m.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), lat[len(lat)-1]
+	return m
 }
 
 // Run sends requests (round robin) to baseURL at rate per second for d and
@@ -67,6 +105,17 @@ type Stats struct {
 // 200 with an AdmissionReview response echoing its uid; a response that
 // refuses the request counts as denied.
 func Run(ctx context.Context, c *http.Client, baseURL string, reqs []Request, rate float64, d time.Duration) Stats {
+	return Open(ctx, rate, d, func(ctx context.Context, i int) (bool, string) {
+		return send(ctx, c, baseURL, reqs[i%len(reqs)])
+	})
+}
+
+// Open is the open loop of Run for any call: it starts call i (from 0 to
+// rate×d−1) in its own goroutine when it is due, at i/rate after the start,
+// however long earlier calls take, waits for every call, and measures each
+// from when it was due. A call returns whether it was denied, or a
+// description of what went wrong (empty on success).
+func Open(ctx context.Context, rate float64, d time.Duration, call func(ctx context.Context, i int) (denied bool, problem string)) Stats {
 	n := int(math.Round(rate * d.Seconds()))
 	interval := time.Duration(float64(time.Second) / rate)
 	lat := make([]time.Duration, n)
@@ -92,8 +141,7 @@ func Run(ctx context.Context, c *http.Client, baseURL string, reqs []Request, ra
 		wg.Add(1)
 		go func(i int, due time.Time) {
 			defer wg.Done()
-			r := reqs[i%len(reqs)]
-			denied[i], errs[i] = send(ctx, c, baseURL, r)
+			denied[i], errs[i] = call(ctx, i)
 			done := time.Now()
 			lat[i] = done.Sub(due)
 			endMu.Lock()
@@ -121,8 +169,14 @@ func Run(ctx context.Context, c *http.Client, baseURL string, reqs []Request, ra
 		}
 	}
 	s.Achieved = float64(n) / end.Sub(start).Seconds()
+	var sum time.Duration
+	for _, l := range lat {
+		sum += l
+	}
+	s.Mean = sum / time.Duration(n)
 	slices.Sort(lat)
 	s.P50, s.P90, s.P99, s.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), lat[n-1]
+	s.Latencies = lat
 	return s
 }
 

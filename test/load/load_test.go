@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/test/load"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
 	"github.com/stretchr/testify/require"
@@ -85,4 +86,65 @@ func TestMix(t *testing.T) {
 
 	_, err = load.Mix(t.TempDir(), filepath.Join(root, "examples", "config", "plugins.yaml"))
 	require.ErrorContains(t, err, "no Spark, Ray or Dask objects")
+}
+
+// TestOpen checks the open loop on a call of its own: every index once,
+// errors and denials counted, the mean between p50-ish bounds.
+func TestOpen(t *testing.T) {
+	seen := make([]int, 50)
+	st := load.Open(context.Background(), 500, 100*time.Millisecond, func(_ context.Context, i int) (bool, string) {
+		seen[i]++
+		switch i % 5 {
+		case 0:
+			return false, "boom"
+		case 1:
+			return true, ""
+		}
+		return false, ""
+	})
+	require.Equal(t, 50, st.Sent)
+	for i, n := range seen {
+		require.Equal(t, 1, n, "call %d", i)
+	}
+	require.Equal(t, 10, st.Errors)
+	require.Equal(t, "boom", st.FirstError)
+	require.Equal(t, 10, st.Denied)
+	require.Positive(t, st.Mean)
+	require.LessOrEqual(t, st.Mean, st.Max)
+}
+
+// TestJobs checks that the skeletons stay skeletons and the expansions carry
+// the expansion marker.
+func TestJobs(t *testing.T) {
+	root := watchtest.Root()
+	jobs, err := load.Jobs(filepath.Join(root, "examples"), filepath.Join(root, "examples", "config", "plugins.yaml"))
+	require.NoError(t, err)
+	require.Len(t, jobs, 9)
+	kinds := map[string]int{}
+	for _, j := range jobs {
+		kinds[j.GVK.Kind]++
+		require.NotContains(t, j.Skeleton["metadata"].(map[string]any)["annotations"], task.ExpandedFromAnnotation, j.Source)
+		require.Less(t, len(j.Skeleton["spec"].(map[string]any)), 2, "%s: the skeleton's spec as written", j.Source)
+		require.Contains(t, j.Expanded["metadata"].(map[string]any)["annotations"], task.ExpandedFromAnnotation, j.Source)
+		require.NotEmpty(t, j.Expanded["spec"], j.Source)
+	}
+	require.Equal(t, map[string]int{"SparkApplication": 3, "RayJob": 3, "DaskJob": 3}, kinds)
+}
+
+// TestMerge: two rounds merge as one run of all their calls.
+func TestMerge(t *testing.T) {
+	a := load.Stats{Target: 10, Sent: 4, Errors: 1, FirstError: "a", Achieved: 10, Mean: 2, Latencies: []time.Duration{1, 2, 2, 3}}
+	b := load.Stats{Target: 10, Sent: 2, Denied: 1, Achieved: 5, Mean: 11, Latencies: []time.Duration{10, 12}}
+	m := load.Merge(a, b)
+	require.Equal(t, 6, m.Sent)
+	require.Equal(t, 1, m.Errors)
+	require.Equal(t, 1, m.Denied)
+	require.Equal(t, "a", m.FirstError)
+	require.InDelta(t, 6/0.8, m.Achieved, 1e-9, "6 calls in 0.4 s + 0.4 s")
+	require.Equal(t, time.Duration(5), m.Mean)
+	require.Equal(t, []time.Duration{1, 2, 2, 3, 10, 12}, m.Latencies)
+	require.Equal(t, time.Duration(2), m.P50)
+	require.Equal(t, time.Duration(12), m.P99)
+	require.Equal(t, time.Duration(12), m.Max)
+	require.Zero(t, load.Merge().Sent)
 }

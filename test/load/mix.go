@@ -20,13 +20,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Mix builds the benchmark's requests from the Spark, Ray and Dask objects of
-// the example files in dir, expanded offline with the plugin configuration
-// at configPath: for each object, a mutating CREATE of the skeleton, a
-// mutating UPDATE of the expanded object (a label changed), and a validating
-// CREATE and UPDATE of the expanded object. The order interleaves kinds and
-// operations.
-func Mix(dir, configPath string) ([]Request, error) {
+// Job is one Spark, Ray or Dask object of the examples: the skeleton as
+// written and its expansion (done offline, as the mutating webhook would).
+type Job struct {
+	// Source is the file the object came from.
+	Source   string
+	GVK      schema.GroupVersionKind
+	Skeleton map[string]any
+	Expanded map[string]any
+}
+
+// Jobs reads the Spark, Ray and Dask objects of the example files in dir and
+// expands each with the plugin configuration at configPath.
+func Jobs(dir, configPath string) ([]Job, error) {
 	cfg, err := config.Load(configPath)
 	if err != nil {
 		return nil, err
@@ -37,7 +43,7 @@ func Mix(dir, configPath string) ([]Request, error) {
 	}
 	reg := builtin.Registry()
 	x := &expand.Expander{Registry: reg, Env: plugins.Env{Config: cfg, Templates: objects.PodTemplates{}}}
-	var groups [][]Request
+	var out []Job
 	for _, o := range objs {
 		gvk := schema.FromAPIVersionAndKind(o.Map["apiVersion"].(string), o.Map["kind"].(string))
 		if _, ok := reg.ForKind(gvk.GroupKind()); !ok {
@@ -47,19 +53,41 @@ func Mix(dir, configPath string) ([]Request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: expand: %w", o.Source, err)
 		}
-		skeleton, err := json.Marshal(o.Map)
+		out = append(out, Job{Source: o.Source, GVK: gvk, Skeleton: o.Map, Expanded: res.Object})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no Spark, Ray or Dask objects in %s", filepath.Clean(dir))
+	}
+	return out, nil
+}
+
+// Mix builds the benchmark's requests from the Spark, Ray and Dask objects of
+// the example files in dir, expanded offline with the plugin configuration
+// at configPath (Jobs): for each object, a mutating CREATE of the skeleton, a
+// mutating UPDATE of the expanded object (a label changed), and a validating
+// CREATE and UPDATE of the expanded object. The order interleaves kinds and
+// operations.
+func Mix(dir, configPath string) ([]Request, error) {
+	jobs, err := Jobs(dir, configPath)
+	if err != nil {
+		return nil, err
+	}
+	var groups [][]Request
+	for _, j := range jobs {
+		gvk := j.GVK
+		skeleton, err := json.Marshal(j.Skeleton)
 		if err != nil {
 			return nil, err
 		}
-		expanded, err := json.Marshal(res.Object)
+		expanded, err := json.Marshal(j.Expanded)
 		if err != nil {
 			return nil, err
 		}
-		relabelled, err := relabel(res.Object)
+		relabelled, err := relabel(j.Expanded)
 		if err != nil {
 			return nil, err
 		}
-		meta := o.Map["metadata"].(map[string]any)
+		meta := j.Skeleton["metadata"].(map[string]any)
 		name, _ := meta["name"].(string)
 		ns, _ := meta["namespace"].(string)
 		base := strings.ToLower(gvk.Kind) + "/" + name
@@ -81,9 +109,6 @@ func Mix(dir, configPath string) ([]Request, error) {
 			g = append(g, Request{Name: base + " " + r.path + " " + r.op, Path: r.path, UID: uid, Body: body})
 		}
 		groups = append(groups, g)
-	}
-	if len(groups) == 0 {
-		return nil, fmt.Errorf("no Spark, Ray or Dask objects in %s", filepath.Clean(dir))
 	}
 	// Operation-major order: each stretch of requests mixes kinds.
 	var out []Request

@@ -71,3 +71,35 @@ func ReadMemory(pid int) (Memory, error) {
 	}
 	return m, nil
 }
+
+// Children returns the ids of the processes whose parent is ppid and whose
+// command name (comm, at most 15 bytes) is name.
+func Children(ppid int, name string) ([]int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone since ReadDir
+		}
+		s := string(data)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || end+2 > len(s) {
+			return nil, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		}
+		fields := strings.Fields(s[end+2:])
+		// fields[1] is the parent's id (field 4 of proc(5)).
+		if len(fields) < 2 || s[open+1:end] != name || fields[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out, nil
+}

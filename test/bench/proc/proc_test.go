@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,4 +32,17 @@ func TestMissingProcess(t *testing.T) {
 	require.Error(t, err)
 	_, err = ReadMemory(-1)
 	require.Error(t, err)
+}
+
+// TestChildren finds a child by its command name, and nothing by another.
+func TestChildren(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pids, err := Children(os.Getpid(), "sleep")
+	require.NoError(t, err)
+	require.Equal(t, []int{cmd.Process.Pid}, pids)
+	pids, err = Children(os.Getpid(), "no-such-command")
+	require.NoError(t, err)
+	require.Empty(t, pids)
 }

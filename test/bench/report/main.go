@@ -1,8 +1,9 @@
 // Command report prints the one table of `make bench` and writes its data
 // as JSON: the expansion benchmarks of flyte-admission and of the Flyte
 // 1.16.8 baseline (go test -bench output), the admission load benchmark
-// (load.json) and the watcher benchmark (watch.json), all from one
-// directory (default out/bench).
+// (load.json), create latency through the apiserver (apiserver.json) and
+// the watcher benchmark (watch.json), all from one directory (default
+// out/bench). A section whose file is missing is reported as not run.
 package main
 
 import (
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flyte-admission/flyte-admission/test/bench/apiserver"
 )
 
 func main() {
@@ -67,12 +70,13 @@ type Report struct {
 	Machine   string          `json:"machine"`
 	Expansion []Expansion     `json:"expansion"`
 	Load      json.RawMessage `json:"admission_load,omitempty"`
+	APIServer json.RawMessage `json:"apiserver,omitempty"`
 	Watch     json.RawMessage `json:"watcher,omitempty"`
 }
 
 func run(dir string, w io.Writer) error {
 	ours, err := readBench(filepath.Join(dir, "expand.txt"))
-	if err != nil {
+	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	flyte, err := readBench(filepath.Join(dir, "flyte.txt"))
@@ -86,7 +90,7 @@ func run(dir string, w io.Writer) error {
 			inputs = append(inputs, in)
 		}
 	}
-	if len(inputs) == 0 {
+	if len(inputs) == 0 && ours != nil {
 		return fmt.Errorf("%s has no BenchmarkMutate results", filepath.Join(dir, "expand.txt"))
 	}
 	order := caseOrder(inputs)
@@ -106,6 +110,9 @@ func run(dir string, w io.Writer) error {
 		rep.Expansion = append(rep.Expansion, e)
 	}
 	if rep.Load, err = readRaw(filepath.Join(dir, "load.json")); err != nil {
+		return err
+	}
+	if rep.APIServer, err = readRaw(filepath.Join(dir, "apiserver.json")); err != nil {
 		return err
 	}
 	if rep.Watch, err = readRaw(filepath.Join(dir, "watch.json")); err != nil {
@@ -279,6 +286,17 @@ func x(f float64) string {
 
 func print(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "flyte-admission benchmarks, %s, %s\n\n", r.Date, r.Machine)
+	if len(r.Expansion) == 0 {
+		fmt.Fprintln(w, "Expansion: not run (out/bench/expand.txt missing)")
+	} else {
+		printExpansion(w, r)
+	}
+	printLoad(w, r.Load)
+	printAPIServer(w, r.APIServer)
+	printWatch(w, r.Watch)
+}
+
+func printExpansion(w io.Writer, r *Report) {
 	rounds := 0
 	for _, e := range r.Expansion {
 		if e.Warm != nil {
@@ -295,8 +313,20 @@ func print(w io.Writer, r *Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "µs: CPU time per operation. cold: template decoded on every request (as Flyte does); warm: template cache hit (same task version). speedup: Flyte's CPU time / ours (wall-time ratios in bench.json); allocs: ours / Flyte's.")
-	printLoad(w, r.Load)
-	printWatch(w, r.Watch)
+}
+
+func printAPIServer(w io.Writer, raw json.RawMessage) {
+	if raw == nil {
+		fmt.Fprintln(w, "\nCreate latency through kube-apiserver: not run (out/bench/apiserver.json missing)")
+		return
+	}
+	var r apiserver.Report
+	if json.Unmarshal(raw, &r) != nil {
+		fmt.Fprintln(w, "\nCreate latency through kube-apiserver: apiserver.json not understood")
+		return
+	}
+	fmt.Fprintln(w)
+	apiserver.Print(w, &r)
 }
 
 func printLoad(w io.Writer, raw json.RawMessage) {

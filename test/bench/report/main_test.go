@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/flyte-admission/flyte-admission/test/bench/apiserver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -57,5 +59,36 @@ BenchmarkFlyte/spark/basic-2 100 300000 ns/op 400000 cpu-ns/op 1 B/op 1600 alloc
 	require.InDelta(t, 0.25, e.AllocFractionWarm, 1e-9)
 	require.InDelta(t, 0.5, e.AllocFractionCold, 1e-9)
 
-	require.Error(t, run(t.TempDir(), &out), "no expand.txt")
+	write("expand.txt", "PASS\n")
+	require.ErrorContains(t, run(dir, &out), "no BenchmarkMutate results")
+}
+
+// TestRunSectionsMissing: each section whose file is missing is reported as
+// not run; apiserver.json alone gives its table.
+func TestRunSectionsMissing(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run(dir, &out))
+	for _, s := range []string{"Expansion: not run", "Admission under load: not run", "Create latency through kube-apiserver: not run", "Watcher: not run"} {
+		require.Contains(t, out.String(), s)
+	}
+
+	r := apiserver.Report{Rates: []float64{50}, Seconds: 10, Jobs: 9}
+	for _, p := range []time.Duration{10, 11, 12} {
+		run := apiserver.Run{}
+		run.P50, run.P99, run.Mean = p*time.Millisecond, 2*p*time.Millisecond, p*time.Millisecond
+		r.Configs = append(r.Configs, apiserver.Config{Name: "c" + p.String(), Runs: []apiserver.Run{run}})
+	}
+	data, err := json.Marshal(&r)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "apiserver.json"), data, 0o644))
+	out.Reset()
+	require.NoError(t, run(dir, &out))
+	require.Contains(t, out.String(), "Create latency through kube-apiserver + etcd")
+	require.NotContains(t, out.String(), "Create latency through kube-apiserver: not run")
+	var rep Report
+	data, err = os.ReadFile(filepath.Join(dir, "bench.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.NotEmpty(t, rep.APIServer)
 }
