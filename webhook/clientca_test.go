@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/policy"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/testpki"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -68,9 +66,8 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	require.NoError(t, err)
 
 	cfg := loadConfig(t, "../examples/config/plugins.yaml")
-	port := freeport.Port(t)
 	srv, err := NewServer(Options{
-		Host: "127.0.0.1", Port: port, CertDir: dir, ClientCAs: cas.Current,
+		Host: "127.0.0.1", Port: 0, CertDir: dir, ClientCAs: cas.Current, // port 0: any free port
 		ProbeAddr: "127.0.0.1:0", MetricsAddr: "0",
 		Mutator:   &Mutator{Registry: registry, Config: func() *config.Config { return cfg }, Now: fixedNow},
 		Validator: &Validator{Registry: registry, Config: func() *config.Config { return cfg }, Policies: func() *policy.Set { return nil }},
@@ -85,6 +82,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	}()
 	eventually(t, "probe listener", func() bool { return srv.ProbeAddr() != "" })
 	eventually(t, "ready", func() bool { c, _ := get(t, "http://"+srv.ProbeAddr()+"/readyz"); return c == http.StatusOK })
+	addr := srv.WebhookAddr()
 
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(serving.PEM))
@@ -98,7 +96,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 			tc.GetClientCertificate = testpki.Always(cert)
 		}
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
-		resp, err := client.Post("https://127.0.0.1:"+strconv.Itoa(port)+MutatePath, "application/json", bytes.NewReader(body))
+		resp, err := client.Post("https://"+addr+MutatePath, "application/json", bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +138,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 				}
 				require.Error(t, err, "no HTTP answer")
 				require.Nil(t, resp)
-				refusal := testpki.TLSRefusal(t, "127.0.0.1:"+strconv.Itoa(port), roots, cert, v.max)
+				refusal := testpki.TLSRefusal(t, addr, roots, cert, v.max)
 				require.ErrorContains(t, refusal, tc.wantErr)
 				t.Logf("refused: %v", refusal)
 			})
@@ -155,7 +153,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	t1, t2 := trusted.TLS(t), other.TLS(t)
 	_, err = post(&t1, 0)
 	require.Error(t, err, "the replaced CA's client is refused")
-	require.ErrorContains(t, testpki.TLSRefusal(t, "127.0.0.1:"+strconv.Itoa(port), roots, &t1, 0), "remote error: tls: unknown certificate authority")
+	require.ErrorContains(t, testpki.TLSRefusal(t, addr, roots, &t1, 0), "remote error: tls: unknown certificate authority")
 	resp, err := post(&t2, 0)
 	require.NoError(t, err)
 	require.True(t, resp.Allowed)

@@ -13,7 +13,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
+	"github.com/flyte-admission/flyte-admission/test/servelog"
+	"github.com/flyte-admission/flyte-admission/test/syncbuf"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ type demo struct {
 	kubeconfig string
 	kubectl    string
 	serve      *exec.Cmd
-	serveLog   bytes.Buffer
+	serveLog   syncbuf.Buffer
 }
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
@@ -72,7 +73,7 @@ func run(ctx context.Context, bin, examples string) (err error) {
 		if cerr := d.cleanup(); cerr != nil && err == nil {
 			err = cerr
 		}
-		if err != nil && d.serveLog.Len() > 0 {
+		if err != nil && d.serveLog.String() != "" {
 			fmt.Fprintf(os.Stderr, "--- flyte-admission serve log ---\n%s", d.serveLog.String())
 		}
 	}()
@@ -161,30 +162,25 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func (d *demo) startServe(ctx context.Context, bin string) error {
 	wio := d.env.WebhookInstallOptions
-	probe, err := freeport.Addr()
-	if err != nil {
-		return err
-	}
-	metrics, err := freeport.Addr()
-	if err != nil {
-		return err
-	}
 	d.serve = exec.Command(bin, "serve",
 		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort), "--cert-dir", wio.LocalServingCertDir,
 		"--config", "examples/config/plugins.yaml", "--policies", "examples/config/policies.yaml",
 		"--kubeconfig", d.kubeconfig, "--namespace", "flyte-admission",
-		"--probe-addr", probe, "--metrics-addr", metrics, "--shutdown-delay", "0s")
+		"--probe-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--shutdown-delay", "0s") // one listener, any free port
 	d.serve.Stdout, d.serve.Stderr = &d.serveLog, &d.serveLog
 	if err := d.serve.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + probe + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Printf("    ready: webhook on https://%s:%d, probes on %s, metrics on %s\n", wio.LocalServingHost, wio.LocalServingPort, probe, metrics)
-				return nil
+		// serve logs the address it bound once its listener is up.
+		if probe := servelog.Address(d.serveLog.String(), servelog.ProbesMetrics); probe != "" {
+			if resp, err := http.Get("http://" + probe + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					fmt.Printf("    ready: webhook on https://%s:%d, probes and metrics on %s\n", wio.LocalServingHost, wio.LocalServingPort, probe)
+					return nil
+				}
 			}
 		}
 		select {

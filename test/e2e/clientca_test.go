@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/test/testpki"
 	"github.com/flyte-admission/flyte-admission/webhook"
@@ -42,9 +42,9 @@ plugins:
     kubeConfigFile: %[1]q
 `
 
-// webhookKubeconfig names the user after the webhook's host:port (a
-// webhook registered by Service would be <service>.<namespace>.svc:<port>,
-// or without :443).
+// webhookKubeconfig holds one user, named after the webhooks it is for: a
+// webhook's host:port (by Service: <service>.<namespace>.svc:<port>, or
+// without :443), or "*" for every webhook, as here.
 const webhookKubeconfig = `apiVersion: v1
 kind: Config
 users:
@@ -73,17 +73,18 @@ func TestClientCertificates(t *testing.T) {
 	client := apiserverCA.Client(t, "kube-apiserver")
 	certFile, keyFile := write("apiserver-client.crt", client.CertPEM), write("apiserver-client.key", client.KeyPEM)
 
-	// The webhook's port is fixed before the apiserver starts: the
-	// kubeconfig's user is named after it.
-	host, port := "127.0.0.1", freeport.Port(t)
-	hostPort := host + ":" + strconv.Itoa(port)
-	kubeconfig := write("webhook-kubeconfig.yaml", fmt.Appendf(nil, webhookKubeconfig, hostPort, certFile, keyFile))
+	// The kubeconfig's user "*" is the apiserver's credential for every
+	// webhook, so the webhook's port (envtest's, as in the other tests) need
+	// not be known before the apiserver starts.
+	kubeconfig := write("webhook-kubeconfig.yaml", fmt.Appendf(nil, webhookKubeconfig, "*", certFile, keyFile))
 	admission := write("admission.yaml", fmt.Appendf(nil, admissionConfig, kubeconfig))
 
 	c := newCluster(t, "invariants: {mode: enforce}\n", webhook.RegistrationOptions{}, func(o *testenv.Options) {
-		o.WebhookInstallOptions.LocalServingHost, o.WebhookInstallOptions.LocalServingPort = host, port
 		o.APIServerFlags = map[string]string{"admission-control-config-file": admission}
 	})
+	wio := c.Env.Env.WebhookInstallOptions
+	port := wio.LocalServingPort
+	hostPort := net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(port))
 	certDir := c.Env.Env.WebhookInstallOptions.LocalServingCertDir
 	c.serve = c.startServe(t, port, "--cert-dir", certDir, "--client-ca-file", caFile)
 	c.serve.waitReady(t)
