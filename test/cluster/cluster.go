@@ -282,11 +282,11 @@ func Start(ctx context.Context, assets string, o Options) (c *Cluster, err error
 
 	// The pause image, built from ./pause.
 	pause := filepath.Join(c.Dir, "bin", "pause")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", pause, "./test/cluster/pause")
-	build.Dir = o.Root
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", pause, "./pause")
+	build.Dir = filepath.Join(o.Root, "test", "cluster") // its own module (Helm's SDK)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return c, fmt.Errorf("go build ./test/cluster/pause: %w\n%s", err, out)
+		return c, fmt.Errorf("go build test/cluster/pause: %w\n%s", err, out)
 	}
 	pauseTar := filepath.Join(c.Dir, "images", "pause.tar")
 	if err := writeImageArchive(pauseTar, PauseImage, pause, "/pause"); err != nil {
