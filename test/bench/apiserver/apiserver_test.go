@@ -19,7 +19,6 @@ import (
 	"github.com/flyte-admission/flyte-admission/task"
 	"github.com/flyte-admission/flyte-admission/test/bench/apiserver"
 	"github.com/flyte-admission/flyte-admission/test/bench/proc"
-	"github.com/flyte-admission/flyte-admission/test/freeport"
 	"github.com/flyte-admission/flyte-admission/test/load"
 	"github.com/flyte-admission/flyte-admission/test/testenv"
 	"github.com/flyte-admission/flyte-admission/test/watchtest"
@@ -131,7 +130,7 @@ func TestAPIServerBench(t *testing.T) {
 	require.NoError(t, err)
 	ours := load.Start(t, "flyte-admission", filepath.Join(bin, "flyte-admission"), "serve", "--webhook", "--watch=false",
 		"--cert-dir", certDir, "--config", pluginsConfig, "--policies", filepath.Join(root, "examples", "config", "policies.yaml"),
-		"--probe-addr", freeport.Loopback(t), "--metrics-addr", "0", "--shutdown-delay", "0s")
+		"--probe-addr", "127.0.0.1:0", "--metrics-addr", "0", "--shutdown-delay", "0s")
 	noop := load.Start(t, "noop controller-runtime", filepath.Join(bin, "noop"), "--cert-dir", certDir)
 	for _, s := range []*load.Server{ours, noop} {
 		s.WaitServing(t, hc, reqs)
