@@ -84,19 +84,13 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	labels, annotations := plugins.Labels(t), plugins.Annotations(t)
 	// Pods with no metadata of their own (the submitter, and usually the
 	// head and workers) share one pair of maps: read only.
-	var plainLabels, plainAnnotations map[string]string
-	plainDone := false
+	podLabels := podspec.UnionMaps(k8s.DefaultLabels, res.Labels, labels)
+	podAnnotations := podspec.UnionMaps(k8s.DefaultAnnotations, res.Annotations, annotations)
 	meta := func(extra *core.K8SObjectMetadata) (map[string]string, map[string]string) {
-		own := len(extra.GetLabels()) > 0 || len(extra.GetAnnotations()) > 0
-		if !own && plainDone {
-			return plainLabels, plainAnnotations
+		if len(extra.GetLabels()) == 0 && len(extra.GetAnnotations()) == 0 {
+			return podLabels, podAnnotations
 		}
-		l := podspec.UnionMaps(k8s.DefaultLabels, res.Labels, labels, extra.GetLabels())
-		a := podspec.UnionMaps(k8s.DefaultAnnotations, res.Annotations, annotations, extra.GetAnnotations())
-		if !own {
-			plainLabels, plainAnnotations, plainDone = l, a, true
-		}
-		return l, a
+		return podspec.UnionMaps(podLabels, extra.GetLabels()), podspec.UnionMaps(podAnnotations, extra.GetAnnotations())
 	}
 	cluster := job.GetRayCluster()
 
@@ -131,7 +125,8 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	workers := make([]rayv1.WorkerGroupSpec, 0, len(cluster.GetWorkerGroupSpec()))
 	for i, g := range cluster.GetWorkerGroupSpec() {
 		// Each group is a copy of the pod: charged before it is made.
-		if err := t.Grow(fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i), res.Bytes); err != nil {
+		gp := fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i)
+		if err := t.Grow(gp, res.Bytes); err != nil {
 			return nil, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -149,7 +144,6 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		podspec.AddTolerationsForExtendedResources(w, k8s.AddTolerationsForExtendedResources)
 		wl, wa := meta(g.GetK8SPod().GetMetadata())
 		replicas := g.GetReplicas()
-		gp := fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i)
 		if err := plugins.TemplateCountError(gp+".replicas", int64(replicas)); err != nil {
 			return nil, err
 		}
