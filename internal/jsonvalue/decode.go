@@ -213,49 +213,26 @@ func numberEnd[T string | []byte](data T, i int) int {
 }
 
 func (d *decoder) object() (map[string]any, bool) {
-	d.pos++ // '{'
-	if d.depth++; d.depth > maxDepth {
-		return nil, false
-	}
 	base := len(d.members)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return map[string]any{}, true
+	if empty, ok := d.open('}'); !ok || empty {
+		return map[string]any{}, ok
 	}
-	for {
+	for more := true; more; {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return nil, false
 		}
 		key, ok := d.str()
-		if !ok {
+		if !ok || !d.colon() {
 			return nil, false
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, false
-		}
-		d.pos++
-		d.skipSpace()
 		val, ok := d.value()
 		if !ok {
 			return nil, false
 		}
 		d.members = append(d.members, member{key, val})
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		if more, ok = d.next('}'); !ok {
 			return nil, false
 		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			d.skipSpace()
-			continue
-		} else if c != '}' {
-			return nil, false
-		}
-		d.pos++
-		break
 	}
 	members := d.members[base:]
 	m := make(map[string]any, len(members))
@@ -264,48 +241,76 @@ func (d *decoder) object() (map[string]any, bool) {
 	}
 	clear(members)
 	d.members = d.members[:base]
-	d.depth--
 	return m, true
 }
 
-func (d *decoder) array() ([]any, bool) {
-	d.pos++ // '['
+// open enters the object or array at d.pos, whose closing byte is given:
+// empty when it closes at once (then left already), false past maxDepth.
+func (d *decoder) open(closing byte) (empty, ok bool) {
+	d.pos++
 	if d.depth++; d.depth > maxDepth {
-		return nil, false
+		return false, false
 	}
-	base := len(d.elems)
 	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+	if d.pos < len(d.data) && d.data[d.pos] == closing {
 		d.pos++
 		d.depth--
-		return []any{}, true
+		return true, true
 	}
-	for {
+	return false, true
+}
+
+// colon reads the ':' after a member's name and the space around it.
+func (d *decoder) colon() bool {
+	d.skipSpace()
+	if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+		return false
+	}
+	d.pos++
+	d.skipSpace()
+	return true
+}
+
+// next reads what follows a member or element: a comma (more to come) or
+// the container's closing byte (then the container is left).
+func (d *decoder) next(closing byte) (more, ok bool) {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return false, false
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		d.skipSpace()
+		return true, true
+	case closing:
+		d.pos++
+		d.depth--
+		return false, true
+	}
+	return false, false
+}
+
+func (d *decoder) array() ([]any, bool) {
+	base := len(d.elems)
+	if empty, ok := d.open(']'); !ok || empty {
+		return []any{}, ok
+	}
+	for more := true; more; {
 		val, ok := d.value()
 		if !ok {
 			return nil, false
 		}
 		d.elems = append(d.elems, val)
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		if more, ok = d.next(']'); !ok {
 			return nil, false
 		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			d.skipSpace()
-			continue
-		} else if c != ']' {
-			return nil, false
-		}
-		d.pos++
-		break
 	}
 	elems := d.elems[base:]
 	a := make([]any, len(elems))
 	copy(a, elems)
 	clear(elems)
 	d.elems = d.elems[:base]
-	d.depth--
 	return a, true
 }
 

@@ -47,31 +47,18 @@ func prune(m map[string]any, sel Selection) map[string]any {
 
 // selected decodes the object at d.pos, keeping the members sel names.
 func (d *decoder) selected(sel Selection) (map[string]any, bool) {
-	d.pos++ // '{'
-	if d.depth++; d.depth > maxDepth {
-		return nil, false
-	}
 	m := map[string]any{}
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return m, true
+	if empty, ok := d.open('}'); !ok || empty {
+		return m, ok
 	}
-	for {
+	for more := true; more; {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return nil, false
 		}
 		key, sub, keep, ok := d.selectKey(sel)
-		if !ok {
+		if !ok || !d.colon() {
 			return nil, false
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, false
-		}
-		d.pos++
-		d.skipSpace()
 		switch {
 		case !keep:
 			ok = d.skipValue()
@@ -83,21 +70,11 @@ func (d *decoder) selected(sel Selection) (map[string]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		if more, ok = d.next('}'); !ok {
 			return nil, false
 		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			d.skipSpace()
-			continue
-		} else if c != '}' {
-			return nil, false
-		}
-		d.pos++
-		d.depth--
-		return m, true
 	}
+	return m, true
 }
 
 // selectKey reads the member name at d.pos: whether sel names it, with its
@@ -160,46 +137,22 @@ func (d *decoder) skipContainer() bool {
 	if object {
 		closing = '}'
 	}
-	d.pos++
-	if d.depth++; d.depth > maxDepth {
-		return false
+	if empty, ok := d.open(closing); !ok || empty {
+		return ok
 	}
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == closing {
-		d.pos++
-		d.depth--
-		return true
-	}
-	for {
-		if object {
-			if d.pos >= len(d.data) || d.data[d.pos] != '"' || !d.skipString() {
-				return false
-			}
-			d.skipSpace()
-			if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-				return false
-			}
-			d.pos++
-			d.skipSpace()
+	for more := true; more; {
+		if object && (d.pos >= len(d.data) || d.data[d.pos] != '"' || !d.skipString() || !d.colon()) {
+			return false
 		}
+		var ok bool
 		if !d.skipValue() {
 			return false
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		if more, ok = d.next(closing); !ok {
 			return false
 		}
-		if c := d.data[d.pos]; c == ',' {
-			d.pos++
-			d.skipSpace()
-			continue
-		} else if c != closing {
-			return false
-		}
-		d.pos++
-		d.depth--
-		return true
 	}
+	return true
 }
 
 // skipString checks the string whose opening quote is at d.pos (escapes
