@@ -38,7 +38,7 @@ func encodeFields(v any, out map[string]any, estimate int) error {
 // spec starts in it.
 func encodeFramed(v any, op string, estimate int) ([]byte, int, error) {
 	head := `[{"op":"` + op + `","path":"/spec","value":`
-	buf := append(make([]byte, 0, bufferSize(estimate, len(head)+metadataOpsBytes)), head...)
+	buf := append(patchBuffer(bufferSize(estimate, len(head)+metadataOpsBytes)), head...)
 	buf, err := encodeSpec(buf, v, nil)
 	return buf, len(head), err
 }

@@ -241,7 +241,7 @@ func MarshalPatch(ops []Op) ([]byte, error) {
 			size += 64
 		}
 	}
-	buf := append(make([]byte, 0, size), '[')
+	buf := append(patchBuffer(size), '[')
 	for i, op := range ops {
 		if i > 0 {
 			buf = append(buf, ',')

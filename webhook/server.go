@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flyte-admission/flyte-admission/expand"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -200,6 +201,9 @@ func admissionHandler(name string, h admission.Handler, log logr.Logger) (http.H
 			resp.UID = req.UID
 		}
 		writeReview(w, gvk, &resp.AdmissionResponse)
+		// Written: the patch's buffer serves the next expansion. The handlers
+		// served here hand their patch over with the response and keep none.
+		expand.RecyclePatch(resp.Patch)
 	}), nil
 }
 
