@@ -240,7 +240,13 @@ func (x *Expander) ExpandDecoded(ctx context.Context, d *Decoded, oldRaw []byte)
 	if len(oldRaw) > 0 {
 		old, _ = DecodeObject(oldRaw) // undecodable: expand as on CREATE
 	}
-	return x.expand(ctx, plugin, obj, old, marker)
+	ann := d.Head.Metadata.Annotations
+	if d.Object == nil {
+		// The head may have been read as encoding/json reads it (names
+		// matched in any case): the object's own annotations count.
+		ann = annotationsOf(obj)
+	}
+	return x.expand(ctx, plugin, obj, ann, old, marker)
 }
 
 // The annotation keys as they appear in an object's JSON.
@@ -282,16 +288,17 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 	if old != nil {
 		oldAnn = annotationsOf(old)
 	}
-	marker, skip := x.decide(annotationsOf(obj), oldAnn, old != nil)
+	ann := annotationsOf(obj)
+	marker, skip := x.decide(ann, oldAnn, old != nil)
 	if skip != "" {
 		return &Result{Object: obj, Plugin: p, Skipped: skip}, nil
 	}
-	return x.expand(ctx, p, obj, old, marker)
+	return x.expand(ctx, p, obj, ann, old, marker)
 }
 
 // expand generates, merges (three-way against old's expansion, if any),
-// stamps the marker and diffs.
-func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[string]any, marker string) (*Result, error) {
+// stamps the marker and diffs. ann is obj's annotations.
+func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]any, ann map[string]string, old map[string]any, marker string) (*Result, error) {
 	xp, ok := p.(Plugin)
 	if !ok {
 		return nil, &Error{Message: fmt.Sprintf("the %s plugin expands no task", p.Kind().Kind)}
@@ -306,10 +313,11 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 	res := &Result{Object: obj, Plugin: p}
 	var base map[string]any
 	if old != nil {
-		if _, had := annotationsOf(old)[task.TemplateAnnotation]; had {
+		oldAnn := annotationsOf(old)
+		if _, had := oldAnn[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
-			if prev, _, _, err := x.generate(ctx, xp, old, ""); err == nil {
+			if prev, _, _, err := x.generate(ctx, xp, old, oldAnn, ""); err == nil {
 				base = prev
 			}
 		}
@@ -323,7 +331,7 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj, old map[st
 			frameOp = "replace"
 		}
 	}
-	gen, frame, head, err := x.generate(ctx, xp, obj, frameOp)
+	gen, frame, head, err := x.generate(ctx, xp, obj, ann, frameOp)
 	if err != nil {
 		return nil, err
 	}
@@ -347,12 +355,12 @@ func isEmptyObject(v any) bool {
 }
 
 // generate runs the plugin for obj and returns the generated metadata and
-// spec. With frameOp (add or replace) the spec is encoded whole after the
+// spec; ann is obj's annotations. With frameOp (add or replace) the spec is encoded whole after the
 // head of a patch operation of that name (encodeFramed), which it returns
 // too, with where the spec starts in it; else member by member.
-func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
+func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, ann map[string]string, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
 	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
-	t, err := task.New(name, namespace, annotationsOf(obj))
+	t, err := task.New(name, namespace, ann)
 	if err != nil {
 		return nil, nil, 0, asError(err)
 	}
