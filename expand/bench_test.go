@@ -141,7 +141,7 @@ func BenchmarkNoop(b *testing.B) {
 	objs := readObjects(b, filepath.Join(conformance, "spark/basic/skeleton.yaml"))
 	res, err := x.Expand(context.Background(), objs[0].Map, nil)
 	require.NoError(b, err)
-	raw, err := json.Marshal(expand.Plain(res.Object))
+	raw, err := json.Marshal(expand.Plain(res.Object()))
 	require.NoError(b, err)
 	for _, tc := range []struct {
 		name string

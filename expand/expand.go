@@ -35,9 +35,7 @@ type Expander struct {
 
 // Result is the outcome of expanding one object.
 type Result struct {
-	// Object is the expanded object (the input itself when nothing changed).
-	Object map[string]any
-	// Patch turns the input into Object; empty when nothing changed.
+	// Patch turns the input into Object(); empty when nothing changed.
 	Patch []Op
 	// framed is Patch as JSON, written around the encoded spec (see
 	// encodeFramed); nil: PatchJSON encodes Patch.
@@ -46,6 +44,20 @@ type Result struct {
 	Plugin plugins.Plugin
 	// Skipped says why the object was left alone, if it was.
 	Skipped string
+	// object is the expanded object, or nil until merge has made it.
+	object map[string]any
+	merge  func() map[string]any
+}
+
+// Object returns the expanded object (the input itself when nothing
+// changed). An expansion whose patch was written around the encoded spec
+// makes it on the first call only: the webhook needs the patch alone. Not
+// for concurrent use.
+func (r *Result) Object() map[string]any {
+	if r.merge != nil {
+		r.object, r.merge = r.merge(), nil
+	}
+	return r.object
 }
 
 // Error is an expansion failure of one object, naming the field.
@@ -282,7 +294,7 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 	gvk := gvkOf(obj)
 	p, ok := x.Registry.ForKind(gvk.GroupKind())
 	if !ok {
-		return &Result{Object: obj, Skipped: "not a kind of ours"}, nil
+		return &Result{object: obj, Skipped: "not a kind of ours"}, nil
 	}
 	var oldAnn map[string]string
 	if old != nil {
@@ -291,7 +303,7 @@ func (x *Expander) Expand(ctx context.Context, obj, old map[string]any) (*Result
 	ann := annotationsOf(obj)
 	marker, skip := x.decide(ann, oldAnn, old != nil)
 	if skip != "" {
-		return &Result{Object: obj, Plugin: p, Skipped: skip}, nil
+		return &Result{object: obj, Plugin: p, Skipped: skip}, nil
 	}
 	return x.expand(ctx, p, obj, ann, old, marker)
 }
@@ -310,7 +322,7 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]
 		}
 		defer release()
 	}
-	res := &Result{Object: obj, Plugin: p}
+	res := &Result{object: obj, Plugin: p}
 	var base map[string]any
 	if old != nil {
 		oldAnn := annotationsOf(old)
@@ -338,9 +350,22 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	merged := mergeObject(gen, obj, base, xp.CRDDefaults())
-	setAnnotation(merged, task.ExpandedFromAnnotation, marker)
-	res.Object = merged
+	defaults := xp.CRDDefaults()
+	if frame != nil {
+		// Only the metadata is merged; the operations are written as Diff
+		// would, and the object is made if someone asks for it.
+		om, _ := obj["metadata"].(map[string]any)
+		gm, _ := gen["metadata"].(map[string]any)
+		if ops, ok := metadataOps(om, gm, marker); ok {
+			ops = append(ops, Op{Op: frameOp, Path: "/spec", Value: gen["spec"]})
+			if res.Patch, res.framed = framePatch(frame, head, frameOp, ops); res.framed != nil {
+				res.object, res.merge = nil, func() map[string]any { return stamped(mergeObject(gen, obj, nil, defaults), marker) }
+				return res, nil
+			}
+		}
+	}
+	merged := stamped(mergeObject(gen, obj, base, defaults), marker)
+	res.object = merged
 	res.Patch = Diff(obj, merged)
 	if frame != nil {
 		res.Patch, res.framed = framePatch(frame, head, frameOp, res.Patch)
@@ -522,6 +547,12 @@ func metaString(obj map[string]any, key string) string {
 	m, _ := obj["metadata"].(map[string]any)
 	s, _ := m[key].(string)
 	return s
+}
+
+// stamped sets the provenance marker on an expanded object and returns it.
+func stamped(obj map[string]any, marker string) map[string]any {
+	setAnnotation(obj, task.ExpandedFromAnnotation, marker)
+	return obj
 }
 
 func setAnnotation(obj map[string]any, k, v string) {

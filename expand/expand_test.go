@@ -55,7 +55,7 @@ func TestGolden(t *testing.T) {
 			for _, o := range readObjects(t, f) {
 				res, err := x.Expand(context.Background(), o.Map, nil)
 				require.NoError(t, err)
-				data, err := yaml.Marshal(res.Object)
+				data, err := yaml.Marshal(res.Object())
 				require.NoError(t, err)
 				out = append(out, data...)
 			}
@@ -96,7 +96,7 @@ func TestIdempotentAndPatch(t *testing.T) {
 				require.NoError(t, err)
 				patched, err := p.Apply(in)
 				require.NoError(t, err)
-				want, err := json.Marshal(res.Object)
+				want, err := json.Marshal(res.Object())
 				require.NoError(t, err)
 				require.JSONEq(t, string(want), string(patched))
 
@@ -139,19 +139,19 @@ func TestUserFieldsWin(t *testing.T) {
 	x := newExpander(t, "")
 	res, err := x.Expand(context.Background(), decode(t, sparkSkeleton), nil)
 	require.NoError(t, err)
-	require.Equal(t, "3.5.1", path(res.Object, "spec", "sparkVersion"))
-	require.Equal(t, "1200m", path(res.Object, "spec", "driver", "coreLimit"), "the user's driver field is kept")
-	require.Equal(t, "img:1", path(res.Object, "spec", "driver", "image"), "generated driver fields are added beside it")
-	require.Equal(t, "ml", path(res.Object, "metadata", "labels", "team"))
-	require.Equal(t, "false", path(res.Object, "metadata", "annotations", "cluster-autoscaler.kubernetes.io/safe-to-evict"))
-	require.True(t, strings.HasPrefix(path(res.Object, "metadata", "annotations", task.ExpandedFromAnnotation).(string), "sha256:"))
+	require.Equal(t, "3.5.1", path(res.Object(), "spec", "sparkVersion"))
+	require.Equal(t, "1200m", path(res.Object(), "spec", "driver", "coreLimit"), "the user's driver field is kept")
+	require.Equal(t, "img:1", path(res.Object(), "spec", "driver", "image"), "generated driver fields are added beside it")
+	require.Equal(t, "ml", path(res.Object(), "metadata", "labels", "team"))
+	require.Equal(t, "false", path(res.Object(), "metadata", "annotations", "cluster-autoscaler.kubernetes.io/safe-to-evict"))
+	require.True(t, strings.HasPrefix(path(res.Object(), "metadata", "annotations", task.ExpandedFromAnnotation).(string), "sha256:"))
 }
 
 func TestUpdate(t *testing.T) {
 	x := newExpander(t, "")
 	first, err := x.Expand(context.Background(), decode(t, sparkSkeleton), nil)
 	require.NoError(t, err)
-	stored := first.Object
+	stored := first.Object()
 
 	t.Run("metadata-only update is left alone", func(t *testing.T) {
 		next := deepCopy(t, stored)
@@ -167,10 +167,10 @@ func TestUpdate(t *testing.T) {
 		res, err := x.Expand(context.Background(), next, stored)
 		require.NoError(t, err)
 		require.NotEmpty(t, res.Patch)
-		require.Equal(t, "img:2", path(res.Object, "spec", "image"))
-		require.Equal(t, "img:2", path(res.Object, "spec", "driver", "image"))
-		require.Equal(t, "3.5.1", path(res.Object, "spec", "sparkVersion"))
-		require.Equal(t, "1200m", path(res.Object, "spec", "driver", "coreLimit"))
+		require.Equal(t, "img:2", path(res.Object(), "spec", "image"))
+		require.Equal(t, "img:2", path(res.Object(), "spec", "driver", "image"))
+		require.Equal(t, "3.5.1", path(res.Object(), "spec", "sparkVersion"))
+		require.Equal(t, "1200m", path(res.Object(), "spec", "driver", "coreLimit"))
 	})
 	t.Run("a stored skeleton that was never expanded is expanded on update", func(t *testing.T) {
 		skel := decode(t, sparkSkeleton)
@@ -267,13 +267,13 @@ func TestCRDDefaultsAreNotUserFields(t *testing.T) {
 	obj["spec"] = map[string]any{"ttlSecondsAfterFinished": json.Number("0"), "backoffLimit": json.Number("0"), "submissionMode": "K8sJobMode"}
 	res, err := x.Expand(context.Background(), obj, nil)
 	require.NoError(t, err)
-	require.Equal(t, json.Number("300"), path(res.Object, "spec", "ttlSecondsAfterFinished"))
-	require.Equal(t, "K8sJobMode", path(res.Object, "spec", "submissionMode"), "defaults we do not generate stay")
+	require.Equal(t, json.Number("300"), path(res.Object(), "spec", "ttlSecondsAfterFinished"))
+	require.Equal(t, "K8sJobMode", path(res.Object(), "spec", "submissionMode"), "defaults we do not generate stay")
 
 	obj["spec"] = map[string]any{"ttlSecondsAfterFinished": json.Number("60")}
 	res, err = x.Expand(context.Background(), obj, nil)
 	require.NoError(t, err)
-	require.Equal(t, json.Number("60"), path(res.Object, "spec", "ttlSecondsAfterFinished"), "a value the user wrote wins")
+	require.Equal(t, json.Number("60"), path(res.Object(), "spec", "ttlSecondsAfterFinished"), "a value the user wrote wins")
 }
 
 // TestCachedTemplatesStayUnchanged expands each benchmark input (large pod
@@ -322,7 +322,7 @@ func TestExpandRawEitherOrder(t *testing.T) {
 	// Expanded, with the escaped marker: still recognised as expanded.
 	res, err := x.ExpandRaw(context.Background(), raw, nil)
 	require.NoError(t, err)
-	out, err := json.Marshal(res.Object)
+	out, err := json.Marshal(res.Object())
 	require.NoError(t, err)
 	again, err := x.ExpandRaw(context.Background(), bytes.ReplaceAll(out, []byte(`"flyte.org/`), []byte(`"flyte.org\/`)), nil)
 	require.NoError(t, err)

@@ -54,6 +54,14 @@ func FuzzExpandRaw(f *testing.F) {
 		if !json.Valid(patch) {
 			t.Fatalf("patch is not valid JSON: %s", patch)
 		}
+		// However the patch was written, it is Diff's between the input and
+		// the expanded object (in the order of a framed patch).
+		if input, err := expand.DecodeObject(raw); err == nil && len(res.Patch) > 0 {
+			ours, _ := expand.MarshalPatch(expand.SpecFirst(res.Patch))
+			if diffed, err := expand.MarshalPatch(expand.SpecFirst(expand.Diff(input, res.Object()))); err != nil || string(diffed) != string(ours) {
+				t.Fatalf("the patch (%s) is not Diff's (%s, %v)", ours, diffed, err)
+			}
+		}
 		// The output is bounded whatever the input: a patch never exceeds
 		// what the apiserver could store plus the input it came with.
 		if len(patch) > task.MaxObjectBytes+2*len(raw) {

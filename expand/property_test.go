@@ -25,7 +25,7 @@ type invariantChecker interface {
 // provenance marker and the plugin's invariants (operators' rules included).
 func validateExpanded(t testing.TB, res *expand.Result, cfg *config.Config) field.ErrorList {
 	t.Helper()
-	obj, err := expansions.Typed(res.Plugin, res.Object)
+	obj, err := expansions.Typed(res.Plugin, res.Object())
 	require.NoError(t, err)
 	errs := res.Plugin.(invariantChecker).Validate(obj, cfg)
 	if e := expand.CheckExpanded(obj.GetAnnotations()); e != nil {

@@ -54,7 +54,7 @@ func offline(t testing.TB, cfg *config.Config, templates podspec.Templates, obj 
 	if err != nil {
 		return nil, err
 	}
-	return res.Object, nil
+	return res.Object(), nil
 }
 
 // TestMutateExamples sends every example skeleton as a CREATE: the patch,

@@ -86,7 +86,7 @@ pod templates a task may name.`,
 					printDiff(cmd.OutOrStdout(), o, res)
 					continue
 				}
-				out = append(out, res.Object)
+				out = append(out, res.Object())
 			}
 			if len(failed) > 0 {
 				return &exitError{code: 1, msg: strings.Join(failed, "\n")}

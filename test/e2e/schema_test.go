@@ -35,7 +35,7 @@ func TestExpandedExamplesMatchCRDSchemas(t *testing.T) {
 	for _, o := range objs {
 		res, err := x.Expand(ctx, o.Map, nil)
 		require.NoError(t, err, o.Describe())
-		u := &unstructured.Unstructured{Object: expand.Plain(res.Object)}
+		u := &unstructured.Unstructured{Object: expand.Plain(res.Object())}
 		if u.GetKind() == "Namespace" {
 			require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, u)))
 			continue

@@ -96,7 +96,7 @@ func expandFile(path, configPath, name string) ([]Case, error) {
 				continue
 			}
 			c.Plugin = res.Plugin
-			if c.Object, err = Typed(res.Plugin, res.Object); err != nil {
+			if c.Object, err = Typed(res.Plugin, res.Object()); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		} else if res == nil {

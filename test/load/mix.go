@@ -53,7 +53,7 @@ func Jobs(dir, configPath string) ([]Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: expand: %w", o.Source, err)
 		}
-		out = append(out, Job{Source: o.Source, GVK: gvk, Skeleton: o.Map, Expanded: res.Object})
+		out = append(out, Job{Source: o.Source, GVK: gvk, Skeleton: o.Map, Expanded: res.Object()})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no Spark, Ray or Dask objects in %s", filepath.Clean(dir))

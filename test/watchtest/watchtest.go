@@ -72,7 +72,7 @@ func Expanded(tb testing.TB, cfg *config.Config, file, namespace, name string) *
 	x := &expand.Expander{Registry: builtin.Registry(), Env: plugins.Env{Config: cfg, Templates: objects.PodTemplates{}}}
 	res, err := x.Expand(context.Background(), skeleton, nil)
 	require.NoError(tb, err, file)
-	return &unstructured.Unstructured{Object: expand.Plain(res.Object)}
+	return &unstructured.Unstructured{Object: expand.Plain(res.Object())}
 }
 
 // Namespace creates namespace name (an existing one is fine).
