@@ -37,7 +37,15 @@ func encodeFields(v any, out map[string]any, estimate int) error {
 // the bytes a small expansion allocated. It returns the buffer and where the
 // spec starts in it.
 func encodeFramed(v any, op string, estimate int) ([]byte, int, error) {
-	head := `[{"op":"` + op + `","path":"/spec","value":`
+	var head string
+	switch op {
+	case "add":
+		head = `[{"op":"add","path":"/spec","value":`
+	case "replace":
+		head = `[{"op":"replace","path":"/spec","value":`
+	default:
+		return nil, 0, fmt.Errorf("frame a patch: unknown operation %q", op)
+	}
 	buf := append(patchBuffer(bufferSize(estimate, len(head)+metadataOpsBytes)), head...)
 	buf, err := encodeSpec(buf, v, nil)
 	return buf, len(head), err
