@@ -113,6 +113,7 @@ func (d *decoder) object(m protoreflect.Message, mi *messageInfo) bool {
 		seen = make([]uint64, n)
 	}
 	var oneofs uint64
+	base := structOf(m, mi)
 	for {
 		key, esc, ok := d.rawString()
 		if !ok {
@@ -149,7 +150,11 @@ func (d *decoder) object(m protoreflect.Message, mi *messageInfo) bool {
 				return false // protojson: duplicate field
 			}
 			seen[w] |= bit
-			if !d.field(m, fi, &oneofs) {
+			if fi.direct != viaReflect && base != nil {
+				if !d.literal("null") && !d.direct(base, fi) {
+					return false // null leaves the field unset
+				}
+			} else if !d.field(m, fi, &oneofs) {
 				return false
 			}
 		}

@@ -486,3 +486,52 @@ func BenchmarkUnmarshal(b *testing.B) {
 		})
 	}
 }
+
+// TestDirectFields checks that the string fields of the generated types are
+// written to their structs (not boxed through protoreflect), and that a
+// dynamic message of the same type still goes through protoreflect.
+func TestDirectFields(t *testing.T) {
+	for _, tc := range []struct {
+		msg   proto.Message
+		field string
+		want  directKind
+	}{
+		{&core.Container{}, "image", directString},
+		{&core.Container{}, "args", directStrings},
+		{&core.Container{}, "env", viaReflect}, // a list of messages
+		{&plugins.SparkJob{}, "sparkConf", directMap},
+		{&plugins.SparkJob{}, "mainApplicationFile", directString},
+		{&core.TaskTemplate{}, "type", directString},
+		{&core.TaskTemplate{}, "container", viaReflect},
+	} {
+		fi := infoFor(tc.msg.ProtoReflect().Descriptor()).fields[tc.field]
+		require.NotNil(t, fi, tc.field)
+		require.Equal(t, tc.want, fi.direct, "%T.%s", tc.msg, tc.field)
+	}
+	dyn := dynamicpb.NewMessage((&core.Container{}).ProtoReflect().Descriptor())
+	require.Nil(t, structOf(dyn, infoFor(dyn.Descriptor())), "a dynamic message has no generated struct")
+	require.NoError(t, UnmarshalString(`{"image":"a","args":["1"]}`, dyn))
+	require.Equal(t, "a", dyn.Get(dyn.Descriptor().Fields().ByName("image")).String())
+}
+
+// TestDirectFieldsAllocateLess counts what decoding a container's strings
+// allocates: the list and the map once each, not a box per value.
+func TestDirectFieldsAllocateLess(t *testing.T) {
+	in := `{"image":"a","args":["1","2","3","4","5","6","7","8"],"command":["x","y"]}`
+	allocs := testing.AllocsPerRun(100, func() {
+		var c core.Container
+		if err := UnmarshalString(in, &c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The container, and two lists (the args grow 1, 2, 4, 8).
+	require.LessOrEqual(t, allocs, 7.0)
+	spark := `{"sparkConf":{"a":"1","b":"2","c":"3","d":"4"},"mainApplicationFile":"f"}`
+	allocs = testing.AllocsPerRun(100, func() {
+		var j plugins.SparkJob
+		if err := UnmarshalString(spark, &j); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.LessOrEqual(t, allocs, 3.0, "the job and its map")
+}

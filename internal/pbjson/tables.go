@@ -1,6 +1,7 @@
 package pbjson
 
 import (
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -36,6 +37,8 @@ type messageInfo struct {
 	value *fieldInfo
 	// seconds and nanos are the fields of a Duration.
 	seconds, nanos protoreflect.FieldDescriptor
+	// goType is the generated Go type the direct fields' offsets are of.
+	goType reflect.Type
 }
 
 // cardinality is a field's shape.
@@ -58,6 +61,10 @@ type fieldInfo struct {
 	nullIsValue bool
 	// elem describes the value, the list element, or the map value.
 	elem valueInfo
+	// direct says whether the field is written to the generated struct
+	// itself, at offset (see direct.go).
+	direct directKind
+	offset uintptr
 }
 
 // valueInfo describes a singular value of some kind.
@@ -189,9 +196,13 @@ func (b *builder) object(mi *messageInfo, md protoreflect.MessageDescriptor) {
 		return
 	}
 	mi.nfields = fds.Len()
+	mi.goType = goTypeOf(md)
 	all := make([]*fieldInfo, fds.Len())
 	for i := range all {
 		all[i] = b.field(fds.Get(i))
+		if mi.goType != nil {
+			setDirect(all[i], mi.goType)
+		}
 	}
 	mi.fields = make(map[string]*fieldInfo, 2*len(all))
 	for _, fi := range all {
