@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,14 +16,14 @@ var executionFallbackHook func()
 // decodeExecutionStd does. The common form (each field once, under its exact
 // name, with a value of its own JSON type) is decoded directly; anything else
 // is left to encoding/json, whose result and error are returned.
-func decodeExecutionJSON(data []byte) (Execution, error) {
+func decodeExecutionJSON(data string) (Execution, error) {
 	if e, ok := decodeExecutionFast(data); ok {
 		return e, nil
 	}
 	if h := executionFallbackHook; h != nil {
 		h()
 	}
-	return decodeExecutionStd(data)
+	return decodeExecutionStd([]byte(data))
 }
 
 // decodeExecutionStd decodes the first JSON value of data into an Execution
@@ -59,7 +60,7 @@ const (
 // execParser decodes the plain form of an execution annotation; every
 // method returns false at anything else.
 type execParser struct {
-	data []byte
+	data string // its strings are slices of it: no copies
 	pos  int
 }
 
@@ -68,7 +69,7 @@ type execParser struct {
 // string, a string map, true/false/null for interruptible or a plain integer
 // within uint32 for retryAttempt; strings without escapes. What follows the
 // object is not read, as with json.Decoder.
-func decodeExecutionFast(data []byte) (e Execution, ok bool) {
+func decodeExecutionFast(data string) (e Execution, ok bool) {
 	p := execParser{data: data}
 	p.skipSpace()
 	if !p.consume('{') {
@@ -80,7 +81,7 @@ func decodeExecutionFast(data []byte) (e Execution, ok bool) {
 	}
 	var seen uint32
 	for {
-		key, ok := p.strBytes() // compared without a copy
+		key, ok := p.str()
 		if !ok {
 			return e, false
 		}
@@ -182,32 +183,26 @@ func (p *execParser) consume(c byte) bool {
 // str decodes a string without escapes or control characters, in valid
 // UTF-8 (so that encoding/json would keep its bytes as they are).
 func (p *execParser) str() (string, bool) {
-	b, ok := p.strBytes()
-	return string(b), ok
-}
-
-// strBytes is str returning the string's bytes in the input.
-func (p *execParser) strBytes() ([]byte, bool) {
 	if !p.consume('"') {
-		return nil, false
+		return "", false
 	}
 	start, ascii := p.pos, true
 	for i := start; i < len(p.data); i++ {
 		switch c := p.data[i]; {
 		case c == '"':
 			s := p.data[start:i]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false
+			if !ascii && !utf8.ValidString(s) {
+				return "", false
 			}
 			p.pos = i + 1
 			return s, true
 		case c == '\\' || c < 0x20:
-			return nil, false
+			return "", false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return nil, false
+	return "", false
 }
 
 // uint32 decodes a JSON integer without sign, fraction or exponent that fits
@@ -237,15 +232,15 @@ func (p *execParser) uint32() (uint32, bool) {
 func (p *execParser) boolOrNull() (*bool, bool) {
 	rest := p.data[p.pos:]
 	switch {
-	case bytes.HasPrefix(rest, []byte("true")):
+	case strings.HasPrefix(rest, "true"):
 		p.pos += len("true")
 		b := true
 		return &b, true
-	case bytes.HasPrefix(rest, []byte("false")):
+	case strings.HasPrefix(rest, "false"):
 		p.pos += len("false")
 		b := false
 		return &b, true
-	case bytes.HasPrefix(rest, []byte("null")):
+	case strings.HasPrefix(rest, "null"):
 		p.pos += len("null")
 		return nil, true
 	}

@@ -13,7 +13,7 @@ import (
 // decodeExecutionOld is DecodeExecution as it was before the fast path: the
 // reference the new code must match.
 func decodeExecutionOld(s string) (Execution, error) {
-	return decodeExecutionWith(s, decodeExecutionStd)
+	return decodeExecutionWith(s, func(s string) (Execution, error) { return decodeExecutionStd([]byte(s)) })
 }
 
 // checkExecution compares the new decoding with the old, for s as an
@@ -26,7 +26,7 @@ func checkExecution(t testing.TB, s string) {
 	require.Equal(t, want, got, "DecodeExecution(%q)", s)
 
 	want, werr = decodeExecutionStd([]byte(s))
-	got, gerr = decodeExecutionJSON([]byte(s))
+	got, gerr = decodeExecutionJSON(s)
 	requireSameError(t, werr, gerr)
 	require.Equal(t, want, got, "decodeExecutionJSON(%q)", s)
 }

@@ -175,7 +175,7 @@ func DecodeExecution(s string) (Execution, error) {
 
 // decodeExecutionWith is DecodeExecution with decode as the JSON decoder (the
 // tests compare the fast decoder with encoding/json's).
-func decodeExecutionWith(s string, decode func([]byte) (Execution, error)) (Execution, error) {
+func decodeExecutionWith(s string, decode func(string) (Execution, error)) (Execution, error) {
 	var e Execution
 	if strings.TrimSpace(s) == "" {
 		return e, nil
@@ -184,7 +184,7 @@ func decodeExecutionWith(s string, decode func([]byte) (Execution, error)) (Exec
 	if err != nil {
 		return e, &Error{Field: ExecutionField, Err: err}
 	}
-	if e, err = decode([]byte(data)); err != nil {
+	if e, err = decode(data); err != nil {
 		return e, &Error{Field: ExecutionField, Err: fmt.Errorf("decode execution context: %w", err)}
 	}
 	return e, nil
