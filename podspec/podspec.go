@@ -6,6 +6,7 @@ package podspec
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +70,8 @@ type builder struct {
 const tf = task.TemplateField
 
 func (b *builder) build(templates Templates) (*Result, error) {
-	res, err := b.rawPod()
+	env, envFrom := b.decorations()
+	res, err := b.rawPod(len(env))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func (b *builder) build(templates Templates) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.customizeContainers(res, base); err != nil {
+	if err := b.customizeContainers(res, base, env, envFrom); err != nil {
 		return nil, err
 	}
 	if res.PrimaryIndex() < 0 {
@@ -111,10 +113,11 @@ func (b *builder) build(templates Templates) (*Result, error) {
 	return res, nil
 }
 
-// rawPod is BuildRawPod: the container or k8s_pod target as a pod spec.
-func (b *builder) rawPod() (*Result, error) {
+// rawPod is BuildRawPod: the container or k8s_pod target as a pod spec. A
+// container's own env has room for envRoom more variables (the decorations).
+func (b *builder) rawPod(envRoom int) (*Result, error) {
 	tt := b.t.Template
-	res := &Result{Labels: map[string]string{}, Annotations: map[string]string{}}
+	res := &Result{} // Labels and Annotations stay nil until a k8s_pod gives some
 	switch {
 	case tt.GetContainer() != nil:
 		c := tt.GetContainer()
@@ -127,6 +130,9 @@ func (b *builder) rawPod() (*Result, error) {
 			return nil, err
 		}
 		var env []corev1.EnvVar
+		if len(c.GetEnv()) > 0 {
+			env = make([]corev1.EnvVar, 0, len(c.GetEnv())+envRoom)
+		}
 		for _, kv := range c.GetEnv() {
 			env = append(env, corev1.EnvVar{Name: kv.GetKey(), Value: kv.GetValue()})
 		}
@@ -192,20 +198,10 @@ func (b *builder) basePodTemplate(templates Templates) (*corev1.PodTemplate, err
 }
 
 func (b *builder) platform() Platform {
-	p := Platform{GPU: b.k8s.GpuResourceName, Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	// The configuration's own lists, read only: no copy per expansion.
+	p := Platform{GPU: b.k8s.GpuResourceName, DefaultCPU: b.k8s.DefaultCPURequest, DefaultMemory: b.k8s.DefaultMemoryRequest}
 	if pr := b.cfg.PlatformResources; pr != nil {
-		for k, v := range pr.Requests {
-			p.Requests[k] = v
-		}
-		for k, v := range pr.Limits {
-			p.Limits[k] = v
-		}
-	}
-	if _, ok := p.Requests[corev1.ResourceCPU]; !ok {
-		p.Requests[corev1.ResourceCPU] = b.k8s.DefaultCPURequest
-	}
-	if _, ok := p.Requests[corev1.ResourceMemory]; !ok {
-		p.Requests[corev1.ResourceMemory] = b.k8s.DefaultMemoryRequest
+		p.Requests, p.Limits = pr.Requests, pr.Limits
 	}
 	return p
 }
@@ -218,9 +214,8 @@ func PlatformOf(cfg *config.Config) Platform {
 
 // customizeContainers is AddFlyteCustomizationsToContainer for every init and
 // regular container.
-func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate) error {
+func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate, env []corev1.EnvVar, envFrom []corev1.EnvFromSource) error {
 	vars := newArgVars(b.t)
-	env, envFrom := b.decorations()
 	// Charge the pod before building it: every container gets the
 	// decorations, so a template of many small containers makes a large pod.
 	n := len(res.Spec.InitContainers) + len(res.Spec.Containers)
@@ -268,14 +263,26 @@ func (b *builder) customize(c *corev1.Container, vars *argVars, env []corev1.Env
 	platform Platform, tmplRes corev1.ResourceRequirements, merge bool) {
 	c.Command = vars.renderAll(c.Command)
 	c.Args = vars.renderAll(c.Args)
-	c.Env = append(c.Env, env...)
-	c.EnvFrom = append(c.EnvFrom, envFrom...)
+	c.Env = appendShared(c.Env, env)
+	c.EnvFrom = appendShared(c.EnvFrom, envFrom)
 	if gpu := b.k8s.GpuResourceName; gpu != "gpu" {
 		renameGPU(c.Resources.Requests, gpu)
 		renameGPU(c.Resources.Limits, gpu)
 	}
 	mergeResourcesIfMissing(tmplRes, &c.Resources)
 	c.Resources = ApplyResourceOverrides(c.Resources, platform, merge)
+}
+
+// appendShared appends the decorations to a container's own list; a
+// container with none of its own takes the decorations themselves, shared
+// with the other containers and clipped so that an append copies them.
+// Nothing changes an element of a pod's env in place (merges work on deep
+// copies), so sharing is safe.
+func appendShared[T any](own, decorations []T) []T {
+	if len(own) == 0 && len(decorations) > 0 {
+		return slices.Clip(decorations)
+	}
+	return append(own, decorations...)
 }
 
 func renameGPU(l corev1.ResourceList, to corev1.ResourceName) {
@@ -289,7 +296,7 @@ func renameGPU(l corev1.ResourceList, to corev1.ResourceName) {
 // container (DecorateEnvVars).
 func (b *builder) decorations() ([]corev1.EnvVar, []corev1.EnvFromSource) {
 	e := &b.t.Exec
-	env := make([]corev1.EnvVar, 0, 12)
+	env := make([]corev1.EnvVar, 0, 9+len(e.Environment)+len(b.k8s.DefaultEnvVars)+len(b.k8s.DefaultEnvVarsFromEnv))
 	env = append(env,
 		corev1.EnvVar{Name: "FLYTE_INTERNAL_EXECUTION_ID", Value: e.Name},
 		corev1.EnvVar{Name: "FLYTE_INTERNAL_EXECUTION_PROJECT", Value: e.Project},
