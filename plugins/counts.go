@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/flyte-admission/flyte-admission/task"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -52,13 +53,19 @@ func Int32Count(path *field.Path, v *int32) Count {
 	return Count{Path: path, Value: int64(*v)}
 }
 
-// TemplateCountError is CountError on a count written in the task template
-// (path is its field path there, such as
-// metadata.annotations[flyte.org/task-template].custom.workers.numberOfWorkers):
-// a task.BadSpec error naming it, or nil.
-func TemplateCountError(path string, v int64) error {
-	if e := CountError(Count{Path: field.NewPath(path), Value: v}); e != nil {
-		return task.BadSpec(path, "%s", e.ErrorBody())
+// TemplateCountError is CountError on a count written in the task template:
+// a task.BadSpec error naming its field path there, or nil. The path is
+// given in parts, joined only for an error (a valid count, the common case,
+// costs no string): such as
+// metadata.annotations[flyte.org/task-template].custom.workers.numberOfWorkers
+// or a worker group's path and ".replicas".
+func TemplateCountError(v int64, path ...string) error {
+	if v >= 0 && v <= MaxCount {
+		return nil
+	}
+	p := strings.Join(path, "")
+	if e := CountError(Count{Path: field.NewPath(p), Value: v}); e != nil {
+		return task.BadSpec(p, "%s", e.ErrorBody())
 	}
 	return nil
 }

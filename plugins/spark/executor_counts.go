@@ -35,7 +35,7 @@ func countsOf(conf map[string]string, path *field.Path) []plugins.Count {
 // every kind).
 func templateCountErrors(conf map[string]string) error {
 	for _, c := range countsOf(conf, field.NewPath("custom", "sparkConf")) {
-		if err := plugins.TemplateCountError(task.TemplateField+"."+c.Path.String(), c.Value); err != nil {
+		if err := plugins.TemplateCountError(c.Value, task.TemplateField, ".", c.Path.String()); err != nil {
 			return err
 		}
 	}
