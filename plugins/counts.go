@@ -33,6 +33,10 @@ func CountError(c Count) *field.Error {
 	return nil
 }
 
+// ValidCount reports whether CountError accepts v: for a caller that builds
+// the count's path only for an error.
+func ValidCount(v int64) bool { return v >= 0 && v <= MaxCount }
+
 // CountErrors is CountError on each count, in order.
 func CountErrors(counts ...Count) field.ErrorList {
 	var errs field.ErrorList
@@ -60,7 +64,7 @@ func Int32Count(path *field.Path, v *int32) Count {
 // metadata.annotations[flyte.org/task-template].custom.workers.numberOfWorkers
 // or a worker group's path and ".replicas".
 func TemplateCountError(v int64, path ...string) error {
-	if v >= 0 && v <= MaxCount {
+	if ValidCount(v) {
 		return nil
 	}
 	p := strings.Join(path, "")

@@ -54,10 +54,16 @@ func ContainerIndex(spec *corev1.PodSpec, name string) int {
 }
 
 // Build runs ToK8sPodSpec for t with the given interruptibility (plugins force
-// it off for Spark drivers and Dask schedulers and job runners).
-func Build(t *task.Task, cfg *config.Config, templates Templates, interruptible bool) (*Result, error) {
+// it off for Spark drivers and Dask schedulers and job runners). The result
+// is a value, the caller's own: a plugin that keeps no pointer into it keeps
+// it off the heap.
+func Build(t *task.Task, cfg *config.Config, templates Templates, interruptible bool) (Result, error) {
 	b := builder{t: t, cfg: cfg, k8s: &cfg.Plugins.K8s, interruptible: interruptible}
-	return b.build(templates)
+	var res Result
+	if err := b.build(&res, templates); err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 type builder struct {
@@ -69,24 +75,23 @@ type builder struct {
 
 const tf = task.TemplateField
 
-func (b *builder) build(templates Templates) (*Result, error) {
+func (b *builder) build(res *Result, templates Templates) error {
 	env, envFrom := b.decorations()
-	res, err := b.rawPod(len(env))
-	if err != nil {
-		return nil, err
+	if err := b.rawPod(res, len(env)); err != nil {
+		return err
 	}
 	base, err := b.basePodTemplate(templates)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := b.customizeContainers(res, base, env, envFrom); err != nil {
-		return nil, err
+		return err
 	}
 	if res.PrimaryIndex() < 0 {
-		return nil, task.BadSpec(tf, "invalid TaskSpecification, primary container [%s] not defined", res.Primary)
+		return task.BadSpec(tf, "invalid TaskSpecification, primary container [%s] not defined", res.Primary)
 	}
 	if b.t.Template.GetContainer().GetDataConfig() != nil || b.t.Template.GetK8SPod().GetDataConfig() != nil {
-		return nil, task.BadSpec(tf+".dataConfig", "raw-container data loading (CoPilot) is not supported at admission")
+		return task.BadSpec(tf+".dataConfig", "raw-container data loading (CoPilot) is not supported at admission")
 	}
 	b.updatePod(&res.Spec)
 	if sc := b.k8s.DefaultSecurityContext; sc != nil {
@@ -105,29 +110,30 @@ func (b *builder) build(templates Templates) (*Result, error) {
 		}
 		if sm := er.GetSharedMemory(); sm != nil {
 			if err := applySharedMemory(&res.Spec, res.Primary, sm); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	AddTolerationsForExtendedResources(&res.Spec, b.k8s.AddTolerationsForExtendedResources)
-	return res, nil
+	return nil
 }
 
 // rawPod is BuildRawPod: the container or k8s_pod target as a pod spec. A
 // container's own env has room for envRoom more variables (the decorations).
-func (b *builder) rawPod(envRoom int) (*Result, error) {
+// It fills res, whose Labels and Annotations stay nil unless a k8s_pod gives
+// some.
+func (b *builder) rawPod(res *Result, envRoom int) error {
 	tt := b.t.Template
-	res := &Result{} // Labels and Annotations stay nil until a k8s_pod gives some
 	switch {
 	case tt.GetContainer() != nil:
 		c := tt.GetContainer()
 		name := b.t.Name
-		if len(validation.IsDNS1123Label(name)) > 0 {
+		if !isDNS1123Label(name) {
 			name = "primary"
 		}
 		resources, err := ResourceRequirements(c.GetResources(), tf+".container.resources")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var env []corev1.EnvVar
 		if len(c.GetEnv()) > 0 {
@@ -150,24 +156,43 @@ func (b *builder) rawPod(envRoom int) (*Result, error) {
 	case tt.GetK8SPod() != nil:
 		p := tt.GetK8SPod()
 		if p.GetPodSpec() == nil {
-			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Pod tasks with task type version > 1 should specify their target as a K8sPod with a defined pod spec")
+			return task.BadSpec(tf+".k8sPod.podSpec", "Pod tasks with task type version > 1 should specify their target as a K8sPod with a defined pod spec")
 		}
 		spec, err := b.t.PodSpec(p.GetPodSpec())
 		if err != nil {
-			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Unable to unmarshal task k8s pod: %v", err)
+			return task.BadSpec(tf+".k8sPod.podSpec", "Unable to unmarshal task k8s pod: %v", err)
 		}
 		spec.DeepCopyInto(&res.Spec)
 		primary, ok := tt.GetConfig()["primary_container_name"]
 		if !ok {
-			return nil, task.BadSpec(tf+".config", "invalid TaskSpecification, config missing [primary_container_name] key in [%v]", tt.GetConfig())
+			return task.BadSpec(tf+".config", "invalid TaskSpecification, config missing [primary_container_name] key in [%v]", tt.GetConfig())
 		}
 		res.Primary = primary
 		res.Labels = unionMaps(res.Labels, p.GetMetadata().GetLabels())
 		res.Annotations = unionMaps(res.Annotations, p.GetMetadata().GetAnnotations())
 	default:
-		return nil, task.BadSpec(tf, "invalid TaskSpecification, unable to determine Pod configuration (the template needs a container or k8sPod target)")
+		return task.BadSpec(tf, "invalid TaskSpecification, unable to determine Pod configuration (the template needs a container or k8sPod target)")
 	}
-	return res, nil
+	return nil
+}
+
+// isDNS1123Label is validation.IsDNS1123Label without its messages (and the
+// allocations of its regexp): 1 to 63 of [-a-z0-9], starting and ending
+// with a letter or digit.
+func isDNS1123Label(s string) bool {
+	if len(s) == 0 || len(s) > validation.DNS1123LabelMaxLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if c != '-' || i == 0 || i == len(s)-1 {
+			return false
+		}
+	}
+	return true
 }
 
 // basePodTemplate finds the template's pod_template_name or the configured
@@ -324,7 +349,11 @@ func (b *builder) decorations() ([]corev1.EnvVar, []corev1.EnvFromSource) {
 	for _, k := range sortedKeys(b.k8s.DefaultEnvVarsFromEnv) {
 		env = append(env, corev1.EnvVar{Name: k, Value: os.Getenv(b.k8s.DefaultEnvVarsFromEnv[k])})
 	}
-	var from []corev1.EnvFromSource
+	n := len(b.k8s.DefaultEnvFromSecrets) + len(b.k8s.DefaultEnvFromConfigMaps)
+	if n == 0 {
+		return env, nil
+	}
+	from := make([]corev1.EnvFromSource, 0, n)
 	optional := true
 	for _, s := range b.k8s.DefaultEnvFromSecrets {
 		from = append(from, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
@@ -350,10 +379,11 @@ func (b *builder) updatePod(spec *corev1.PodSpec) {
 	if spec.SchedulerName == "" {
 		spec.SchedulerName = k.SchedulerName
 	}
-	spec.NodeSelector = unionMaps(k.DefaultNodeSelector, spec.NodeSelector)
+	var interruptibleSelector map[string]string
 	if b.interruptible {
-		spec.NodeSelector = unionMaps(spec.NodeSelector, k.InterruptibleNodeSelector)
+		interruptibleSelector = k.InterruptibleNodeSelector
 	}
+	spec.NodeSelector = unionMaps(k.DefaultNodeSelector, spec.NodeSelector, interruptibleSelector)
 	if spec.Affinity == nil && k.DefaultAffinity != nil {
 		spec.Affinity = k.DefaultAffinity.DeepCopy()
 	}

@@ -132,6 +132,9 @@ func customText(t *task.Task) string {
 }
 
 func atoi(s string) int32 {
+	if s == "" {
+		return 0 // unset: no parse error to make
+	}
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
 		return 0
@@ -181,15 +184,17 @@ func sparkConfig(job *flyteplugins.SparkJob, cfg *config.Spark, name string, now
 		}
 		conf[k] = v
 	}
-	for _, role := range []string{"driver", "executor"} {
-		limit := "spark.kubernetes." + role + ".limit.cores"
-		if conf[limit] != "" {
+	for _, role := range [...]struct{ limit, request, cores string }{
+		{"spark.kubernetes.driver.limit.cores", "spark.kubernetes.driver.request.cores", "spark.driver.cores"},
+		{"spark.kubernetes.executor.limit.cores", "spark.kubernetes.executor.request.cores", "spark.executor.cores"},
+	} {
+		if conf[role.limit] != "" {
 			continue
 		}
-		if v := conf["spark.kubernetes."+role+".request.cores"]; v != "" {
-			conf[limit] = v
-		} else if v := conf["spark."+role+".cores"]; v != "" {
-			conf[limit] = v
+		if v := conf[role.request]; v != "" {
+			conf[role.limit] = v
+		} else if v := conf[role.cores]; v != "" {
+			conf[role.limit] = v
 		}
 	}
 	conf["spark.kubernetes.executor.podNamePrefix"] = name
@@ -246,6 +251,7 @@ func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible 
 	if sa == "" {
 		sa = "spark"
 	}
+	// The pointers are to copies, not into spec: res stays off the heap.
 	r := role{pod: sparkv1beta2.SparkPodSpec{
 		Annotations:        podspec.UnionMaps(cfg.DefaultAnnotations, res.Annotations, plugins.Annotations(t), overlay.GetMetadata().GetAnnotations()),
 		Labels:             podspec.UnionMaps(cfg.DefaultLabels, res.Labels, plugins.Labels(t), overlay.GetMetadata().GetLabels()),
@@ -257,12 +263,12 @@ func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible 
 		Tolerations:        spec.Tolerations,
 		NodeSelector:       spec.NodeSelector,
 		Affinity:           spec.Affinity,
-		SchedulerName:      &spec.SchedulerName,
-		HostNetwork:        &spec.HostNetwork,
+		SchedulerName:      ptr.To(spec.SchedulerName),
+		HostNetwork:        ptr.To(spec.HostNetwork),
 		ServiceAccount:     &sa,
 	}}
 	if spec.PriorityClassName != "" {
-		r.priorityClass = &spec.PriorityClassName
+		r.priorityClass = ptr.To(spec.PriorityClassName)
 	}
 	return r, c, nil
 }
