@@ -36,6 +36,23 @@ type Result struct {
 	// Bytes estimates the size of Spec as JSON: what each further copy of it
 	// adds to an expansion (see task.Task.Grow).
 	Bytes int
+	// field is the template field the pod comes from, charged with Bytes.
+	field string
+}
+
+// Reuse returns what Build, run again with the same arguments, would: a pod
+// built once serves two roles of the same interruptibility (Spark's driver
+// and executors, Dask's workers and scheduler, of a task that is not
+// interruptible). The pod is a Copy of r's (containers of its own, what they
+// point to shared and not to be changed in place), and it is charged to t as
+// Build charges one.
+func (r *Result) Reuse(t *task.Task) (Result, error) {
+	if err := t.Grow(r.field, r.Bytes); err != nil {
+		return Result{}, err
+	}
+	out := *r
+	out.Spec = Copy(&r.Spec, 0)
+	return out, nil
 }
 
 // PrimaryIndex returns the index of the primary container, or -1.
@@ -245,7 +262,8 @@ func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate, env
 	// decorations, so a template of many small containers makes a large pod.
 	n := len(res.Spec.InitContainers) + len(res.Spec.Containers)
 	res.Bytes = estimateBytes(&res.Spec) + n*(envBytes(env)+estimatedEnvFromBytes*len(envFrom))
-	if err := b.t.Grow(b.podField(), res.Bytes); err != nil {
+	res.field = b.podField()
+	if err := b.t.Grow(res.field, res.Bytes); err != nil {
 		return err
 	}
 	platform := b.platform()

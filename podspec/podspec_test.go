@@ -171,3 +171,33 @@ func TestPlatformDefaults(t *testing.T) {
 	require.Equal(t, corev1.ResourceList{"cpu": q("100m"), "memory": q("1Gi")}, got.Requests)
 	require.Equal(t, corev1.ResourceList{"cpu": q("100m"), "memory": q("1Gi")}, got.Limits)
 }
+
+// TestReuse checks that a reused pod is what a second Build gives, charged
+// alike, and that it and the original can be changed apart.
+func TestReuse(t *testing.T) {
+	ann := map[string]string{
+		task.TemplateAnnotation:  `{"id":{"name":"t"},"type":"dask","container":{"image":"img","args":["run","{{.input}}"],"env":[{"key":"A","value":"1"}],"resources":{"requests":[{"name":"CPU","value":"1"}]}}}`,
+		task.ExecutionAnnotation: `{"project":"p","domain":"d","name":"e","node":"n0","namespace":"p-d","inputPrefix":"s3://b/in"}`,
+	}
+	cfg := config.Default()
+	built, err := task.New("job-n0-0", "p-d", ann)
+	require.NoError(t, err)
+	first, err := Build(built, cfg, nil, false)
+	require.NoError(t, err)
+	second, err := Build(built, cfg, nil, false)
+	require.NoError(t, err)
+
+	reused, err := task.New("job-n0-0", "p-d", ann)
+	require.NoError(t, err)
+	orig, err := Build(reused, cfg, nil, false)
+	require.NoError(t, err)
+	again, err := orig.Reuse(reused)
+	require.NoError(t, err)
+
+	require.Equal(t, second.Spec, again.Spec)
+	require.Equal(t, first.Spec, orig.Spec)
+	require.Equal(t, built.Generated(), reused.Generated(), "a reuse is charged as a build is")
+	again.Spec.Containers[0].Name = "scheduler"
+	again.Spec.Containers[0].Env = append(again.Spec.Containers[0].Env, corev1.EnvVar{Name: "B"})
+	require.Equal(t, first.Spec, orig.Spec, "changing the reused pod leaves the original as built")
+}

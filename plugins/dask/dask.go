@@ -63,7 +63,14 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if err != nil {
 		return nil, err
 	}
-	stable, err := podspec.Build(t, env.Config, env.Templates, false)
+	// The scheduler and runner are never interruptible: for a task that is
+	// not, they run the workers' pod, built once.
+	var stable podspec.Result
+	if t.Interruptible() {
+		stable, err = podspec.Build(t, env.Config, env.Templates, false)
+	} else {
+		stable, err = res.Reuse(t)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -63,11 +63,26 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	conf := sparkConfig(job, &cfg.Plugins.Spark, t.Name, env.Clock())
 	dropOperatorManagedConf(conf, t.Namespace)
 
-	driver, _, err := podSpec(t, env, job.GetDriverPod(), driverInterruptible, "driverPod")
+	driverPod, err := podspec.Build(t, env.Config, env.Templates, driverInterruptible)
 	if err != nil {
 		return nil, err
 	}
-	executor, execContainer, err := podSpec(t, env, job.GetExecutorPod(), t.Interruptible(), "executorPod")
+	driver, _, err := podSpec(t, env, &driverPod, job.GetDriverPod(), "driverPod")
+	if err != nil {
+		return nil, err
+	}
+	// The executors of a task that is not interruptible run the driver's
+	// pod: built once (podSpec only reads it).
+	var execPod podspec.Result
+	if t.Interruptible() == driverInterruptible {
+		execPod, err = driverPod.Reuse(t)
+	} else {
+		execPod, err = podspec.Build(t, env.Config, env.Templates, t.Interruptible())
+	}
+	if err != nil {
+		return nil, err
+	}
+	executor, execContainer, err := podSpec(t, env, &execPod, job.GetExecutorPod(), "executorPod")
 	if err != nil {
 		return nil, err
 	}
@@ -217,13 +232,9 @@ type role struct {
 }
 
 // podSpec is createDriverSpec / createExecutorSpec up to createSparkPodSpec:
-// ToK8sPodSpec, the driverPod/executorPod overlay, and the SparkPodSpec fields
-// Flyte carries over.
-func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible bool, overlayName string) (role, *corev1.Container, error) {
-	res, err := podspec.Build(t, env.Config, env.Templates, interruptible)
-	if err != nil {
-		return role{}, nil, err
-	}
+// from ToK8sPodSpec's res (read only), the driverPod/executorPod overlay and
+// the SparkPodSpec fields Flyte carries over.
+func podSpec(t *task.Task, env plugins.Env, res *podspec.Result, overlay *core.K8SPod, overlayName string) (role, *corev1.Container, error) {
 	spec := &res.Spec
 	primary := res.Primary
 	if overlay != nil {
