@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/flyte-admission/flyte-admission/task"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -32,6 +33,10 @@ func CountError(c Count) *field.Error {
 	return nil
 }
 
+// ValidCount reports whether CountError accepts v: for a caller that builds
+// the count's path only for an error.
+func ValidCount(v int64) bool { return v >= 0 && v <= MaxCount }
+
 // CountErrors is CountError on each count, in order.
 func CountErrors(counts ...Count) field.ErrorList {
 	var errs field.ErrorList
@@ -52,13 +57,19 @@ func Int32Count(path *field.Path, v *int32) Count {
 	return Count{Path: path, Value: int64(*v)}
 }
 
-// TemplateCountError is CountError on a count written in the task template
-// (path is its field path there, such as
-// metadata.annotations[flyte.org/task-template].custom.workers.numberOfWorkers):
-// a task.BadSpec error naming it, or nil.
-func TemplateCountError(path string, v int64) error {
-	if e := CountError(Count{Path: field.NewPath(path), Value: v}); e != nil {
-		return task.BadSpec(path, "%s", e.ErrorBody())
+// TemplateCountError is CountError on a count written in the task template:
+// a task.BadSpec error naming its field path there, or nil. The path is
+// given in parts, joined only for an error (a valid count, the common case,
+// costs no string): such as
+// metadata.annotations[flyte.org/task-template].custom.workers.numberOfWorkers
+// or a worker group's path and ".replicas".
+func TemplateCountError(v int64, path ...string) error {
+	if ValidCount(v) {
+		return nil
+	}
+	p := strings.Join(path, "")
+	if e := CountError(Count{Path: field.NewPath(p), Value: v}); e != nil {
+		return task.BadSpec(p, "%s", e.ErrorBody())
 	}
 	return nil
 }

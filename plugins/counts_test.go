@@ -26,7 +26,7 @@ func TestCountError(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			err := CountError(Count{Path: p, Value: c.value})
 			errs := CountErrors(Count{Path: p, Value: c.value}, Count{Path: p, Value: 1})
-			tmpl := TemplateCountError(task.TemplateField+".custom.workers.numberOfWorkers", c.value)
+			tmpl := TemplateCountError(c.value, task.TemplateField, ".custom.workers", ".numberOfWorkers")
 			if c.want == "" {
 				require.Nil(t, err)
 				require.Empty(t, errs)

@@ -11,25 +11,35 @@ import (
 )
 
 // Labels returns the execution's labels as Flyte's plugin manager sees them:
-// the execution labels plus the secret-injection and identity labels.
+// the execution labels plus the secret-injection and identity labels. The
+// result is read only: with nothing to add it is t.Exec.Labels itself.
 func Labels(t *task.Task) map[string]string {
+	secrets := len(t.Template.GetSecurityContext().GetSecrets()) > 0
+	id := t.Template.GetSecurityContext().GetRunAs().GetExecutionIdentity()
+	if !secrets && id == "" {
+		return t.Exec.Labels
+	}
 	out := make(map[string]string, len(t.Exec.Labels)+2)
 	for k, v := range t.Exec.Labels {
 		out[k] = v
 	}
-	if len(t.Template.GetSecurityContext().GetSecrets()) > 0 {
+	if secrets {
 		out["inject-flyte-secrets"] = "true"
 	}
-	if id := t.Template.GetSecurityContext().GetRunAs().GetExecutionIdentity(); id != "" {
+	if id != "" {
 		out["execution-identity"] = sanitizeLabel(id)
 	}
 	return out
 }
 
 // Annotations returns the execution's annotations plus one flyte.secrets/s<i>
-// per requested secret, as Flyte's plugin manager adds them.
+// per requested secret, as Flyte's plugin manager adds them. The result is
+// read only: with no secrets it is t.Exec.Annotations itself.
 func Annotations(t *task.Task) map[string]string {
 	secrets := t.Template.GetSecurityContext().GetSecrets()
+	if len(secrets) == 0 {
+		return t.Exec.Annotations
+	}
 	out := make(map[string]string, len(t.Exec.Annotations)+len(secrets))
 	for k, v := range t.Exec.Annotations {
 		out[k] = v

@@ -14,10 +14,14 @@ import (
 // and must not be changed in place: expansions only replace and append such
 // fields, and a whole DeepCopy per role was a tenth of a Ray expansion's
 // allocations.
-func Copy(spec *corev1.PodSpec) *corev1.PodSpec {
+//
+// The copy is a value, for the caller to build in place in the object it
+// makes (one allocation less per pod); its containers list has room for
+// containerRoom more (a sidecar the plugin adds), which is its own.
+func Copy(spec *corev1.PodSpec, containerRoom int) corev1.PodSpec {
 	out := *spec
-	out.Containers = copyContainers(spec.Containers)
-	out.InitContainers = copyContainers(spec.InitContainers)
+	out.Containers = copyContainers(spec.Containers, containerRoom)
+	out.InitContainers = copyContainers(spec.InitContainers, 0)
 	out.Volumes = slices.Clip(spec.Volumes)
 	out.Tolerations = slices.Clip(spec.Tolerations)
 	out.ImagePullSecrets = slices.Clip(spec.ImagePullSecrets)
@@ -27,14 +31,14 @@ func Copy(spec *corev1.PodSpec) *corev1.PodSpec {
 	out.ResourceClaims = slices.Clip(spec.ResourceClaims)
 	out.SchedulingGates = slices.Clip(spec.SchedulingGates)
 	out.EphemeralContainers = slices.Clip(spec.EphemeralContainers)
-	return &out
+	return out
 }
 
-func copyContainers(cs []corev1.Container) []corev1.Container {
+func copyContainers(cs []corev1.Container, room int) []corev1.Container {
 	if cs == nil {
 		return nil
 	}
-	out := make([]corev1.Container, len(cs))
+	out := make([]corev1.Container, len(cs), len(cs)+room)
 	for i := range cs {
 		c := cs[i]
 		c.Command = slices.Clip(c.Command)

@@ -29,7 +29,7 @@ func TestCopyKeepsTheOriginal(t *testing.T) {
 	}
 	want := orig.DeepCopy()
 
-	c := podspec.Copy(orig)
+	c := podspec.Copy(orig, 1)
 	pc := &c.Containers[0]
 	pc.Name, pc.Image, pc.Args = "head", "b", nil
 	pc.Env = append(pc.Env, corev1.EnvVar{Name: "X"})

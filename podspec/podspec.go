@@ -6,6 +6,7 @@ package podspec
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,23 @@ type Result struct {
 	// Bytes estimates the size of Spec as JSON: what each further copy of it
 	// adds to an expansion (see task.Task.Grow).
 	Bytes int
+	// field is the template field the pod comes from, charged with Bytes.
+	field string
+}
+
+// Reuse returns what Build, run again with the same arguments, would: a pod
+// built once serves two roles of the same interruptibility (Spark's driver
+// and executors, Dask's workers and scheduler, of a task that is not
+// interruptible). The pod is a Copy of r's (containers of its own, what they
+// point to shared and not to be changed in place), and it is charged to t as
+// Build charges one.
+func (r *Result) Reuse(t *task.Task) (Result, error) {
+	if err := t.Grow(r.field, r.Bytes); err != nil {
+		return Result{}, err
+	}
+	out := *r
+	out.Spec = Copy(&r.Spec, 0)
+	return out, nil
 }
 
 // PrimaryIndex returns the index of the primary container, or -1.
@@ -53,10 +71,16 @@ func ContainerIndex(spec *corev1.PodSpec, name string) int {
 }
 
 // Build runs ToK8sPodSpec for t with the given interruptibility (plugins force
-// it off for Spark drivers and Dask schedulers and job runners).
-func Build(t *task.Task, cfg *config.Config, templates Templates, interruptible bool) (*Result, error) {
+// it off for Spark drivers and Dask schedulers and job runners). The result
+// is a value, the caller's own: a plugin that keeps no pointer into it keeps
+// it off the heap.
+func Build(t *task.Task, cfg *config.Config, templates Templates, interruptible bool) (Result, error) {
 	b := builder{t: t, cfg: cfg, k8s: &cfg.Plugins.K8s, interruptible: interruptible}
-	return b.build(templates)
+	var res Result
+	if err := b.build(&res, templates); err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 type builder struct {
@@ -68,23 +92,23 @@ type builder struct {
 
 const tf = task.TemplateField
 
-func (b *builder) build(templates Templates) (*Result, error) {
-	res, err := b.rawPod()
-	if err != nil {
-		return nil, err
+func (b *builder) build(res *Result, templates Templates) error {
+	env, envFrom := b.decorations()
+	if err := b.rawPod(res, len(env)); err != nil {
+		return err
 	}
 	base, err := b.basePodTemplate(templates)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := b.customizeContainers(res, base); err != nil {
-		return nil, err
+	if err := b.customizeContainers(res, base, env, envFrom); err != nil {
+		return err
 	}
 	if res.PrimaryIndex() < 0 {
-		return nil, task.BadSpec(tf, "invalid TaskSpecification, primary container [%s] not defined", res.Primary)
+		return task.BadSpec(tf, "invalid TaskSpecification, primary container [%s] not defined", res.Primary)
 	}
 	if b.t.Template.GetContainer().GetDataConfig() != nil || b.t.Template.GetK8SPod().GetDataConfig() != nil {
-		return nil, task.BadSpec(tf+".dataConfig", "raw-container data loading (CoPilot) is not supported at admission")
+		return task.BadSpec(tf+".dataConfig", "raw-container data loading (CoPilot) is not supported at admission")
 	}
 	b.updatePod(&res.Spec)
 	if sc := b.k8s.DefaultSecurityContext; sc != nil {
@@ -103,30 +127,35 @@ func (b *builder) build(templates Templates) (*Result, error) {
 		}
 		if sm := er.GetSharedMemory(); sm != nil {
 			if err := applySharedMemory(&res.Spec, res.Primary, sm); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	AddTolerationsForExtendedResources(&res.Spec, b.k8s.AddTolerationsForExtendedResources)
-	return res, nil
+	return nil
 }
 
-// rawPod is BuildRawPod: the container or k8s_pod target as a pod spec.
-func (b *builder) rawPod() (*Result, error) {
+// rawPod is BuildRawPod: the container or k8s_pod target as a pod spec. A
+// container's own env has room for envRoom more variables (the decorations).
+// It fills res, whose Labels and Annotations stay nil unless a k8s_pod gives
+// some.
+func (b *builder) rawPod(res *Result, envRoom int) error {
 	tt := b.t.Template
-	res := &Result{Labels: map[string]string{}, Annotations: map[string]string{}}
 	switch {
 	case tt.GetContainer() != nil:
 		c := tt.GetContainer()
 		name := b.t.Name
-		if len(validation.IsDNS1123Label(name)) > 0 {
+		if !isDNS1123Label(name) {
 			name = "primary"
 		}
 		resources, err := ResourceRequirements(c.GetResources(), tf+".container.resources")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var env []corev1.EnvVar
+		if len(c.GetEnv()) > 0 {
+			env = make([]corev1.EnvVar, 0, len(c.GetEnv())+envRoom)
+		}
 		for _, kv := range c.GetEnv() {
 			env = append(env, corev1.EnvVar{Name: kv.GetKey(), Value: kv.GetValue()})
 		}
@@ -144,24 +173,43 @@ func (b *builder) rawPod() (*Result, error) {
 	case tt.GetK8SPod() != nil:
 		p := tt.GetK8SPod()
 		if p.GetPodSpec() == nil {
-			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Pod tasks with task type version > 1 should specify their target as a K8sPod with a defined pod spec")
+			return task.BadSpec(tf+".k8sPod.podSpec", "Pod tasks with task type version > 1 should specify their target as a K8sPod with a defined pod spec")
 		}
 		spec, err := b.t.PodSpec(p.GetPodSpec())
 		if err != nil {
-			return nil, task.BadSpec(tf+".k8sPod.podSpec", "Unable to unmarshal task k8s pod: %v", err)
+			return task.BadSpec(tf+".k8sPod.podSpec", "Unable to unmarshal task k8s pod: %v", err)
 		}
 		spec.DeepCopyInto(&res.Spec)
 		primary, ok := tt.GetConfig()["primary_container_name"]
 		if !ok {
-			return nil, task.BadSpec(tf+".config", "invalid TaskSpecification, config missing [primary_container_name] key in [%v]", tt.GetConfig())
+			return task.BadSpec(tf+".config", "invalid TaskSpecification, config missing [primary_container_name] key in [%v]", tt.GetConfig())
 		}
 		res.Primary = primary
 		res.Labels = unionMaps(res.Labels, p.GetMetadata().GetLabels())
 		res.Annotations = unionMaps(res.Annotations, p.GetMetadata().GetAnnotations())
 	default:
-		return nil, task.BadSpec(tf, "invalid TaskSpecification, unable to determine Pod configuration (the template needs a container or k8sPod target)")
+		return task.BadSpec(tf, "invalid TaskSpecification, unable to determine Pod configuration (the template needs a container or k8sPod target)")
 	}
-	return res, nil
+	return nil
+}
+
+// isDNS1123Label is validation.IsDNS1123Label without its messages (and the
+// allocations of its regexp): 1 to 63 of [-a-z0-9], starting and ending
+// with a letter or digit.
+func isDNS1123Label(s string) bool {
+	if len(s) == 0 || len(s) > validation.DNS1123LabelMaxLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if c != '-' || i == 0 || i == len(s)-1 {
+			return false
+		}
+	}
+	return true
 }
 
 // basePodTemplate finds the template's pod_template_name or the configured
@@ -192,20 +240,10 @@ func (b *builder) basePodTemplate(templates Templates) (*corev1.PodTemplate, err
 }
 
 func (b *builder) platform() Platform {
-	p := Platform{GPU: b.k8s.GpuResourceName, Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	// The configuration's own lists, read only: no copy per expansion.
+	p := Platform{GPU: b.k8s.GpuResourceName, DefaultCPU: b.k8s.DefaultCPURequest, DefaultMemory: b.k8s.DefaultMemoryRequest}
 	if pr := b.cfg.PlatformResources; pr != nil {
-		for k, v := range pr.Requests {
-			p.Requests[k] = v
-		}
-		for k, v := range pr.Limits {
-			p.Limits[k] = v
-		}
-	}
-	if _, ok := p.Requests[corev1.ResourceCPU]; !ok {
-		p.Requests[corev1.ResourceCPU] = b.k8s.DefaultCPURequest
-	}
-	if _, ok := p.Requests[corev1.ResourceMemory]; !ok {
-		p.Requests[corev1.ResourceMemory] = b.k8s.DefaultMemoryRequest
+		p.Requests, p.Limits = pr.Requests, pr.Limits
 	}
 	return p
 }
@@ -218,14 +256,14 @@ func PlatformOf(cfg *config.Config) Platform {
 
 // customizeContainers is AddFlyteCustomizationsToContainer for every init and
 // regular container.
-func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate) error {
+func (b *builder) customizeContainers(res *Result, base *corev1.PodTemplate, env []corev1.EnvVar, envFrom []corev1.EnvFromSource) error {
 	vars := newArgVars(b.t)
-	env, envFrom := b.decorations()
 	// Charge the pod before building it: every container gets the
 	// decorations, so a template of many small containers makes a large pod.
 	n := len(res.Spec.InitContainers) + len(res.Spec.Containers)
 	res.Bytes = estimateBytes(&res.Spec) + n*(envBytes(env)+estimatedEnvFromBytes*len(envFrom))
-	if err := b.t.Grow(b.podField(), res.Bytes); err != nil {
+	res.field = b.podField()
+	if err := b.t.Grow(res.field, res.Bytes); err != nil {
 		return err
 	}
 	platform := b.platform()
@@ -268,14 +306,26 @@ func (b *builder) customize(c *corev1.Container, vars *argVars, env []corev1.Env
 	platform Platform, tmplRes corev1.ResourceRequirements, merge bool) {
 	c.Command = vars.renderAll(c.Command)
 	c.Args = vars.renderAll(c.Args)
-	c.Env = append(c.Env, env...)
-	c.EnvFrom = append(c.EnvFrom, envFrom...)
+	c.Env = appendShared(c.Env, env)
+	c.EnvFrom = appendShared(c.EnvFrom, envFrom)
 	if gpu := b.k8s.GpuResourceName; gpu != "gpu" {
 		renameGPU(c.Resources.Requests, gpu)
 		renameGPU(c.Resources.Limits, gpu)
 	}
 	mergeResourcesIfMissing(tmplRes, &c.Resources)
 	c.Resources = ApplyResourceOverrides(c.Resources, platform, merge)
+}
+
+// appendShared appends the decorations to a container's own list; a
+// container with none of its own takes the decorations themselves, shared
+// with the other containers and clipped so that an append copies them.
+// Nothing changes an element of a pod's env in place (merges work on deep
+// copies), so sharing is safe.
+func appendShared[T any](own, decorations []T) []T {
+	if len(own) == 0 && len(decorations) > 0 {
+		return slices.Clip(decorations)
+	}
+	return append(own, decorations...)
 }
 
 func renameGPU(l corev1.ResourceList, to corev1.ResourceName) {
@@ -289,7 +339,7 @@ func renameGPU(l corev1.ResourceList, to corev1.ResourceName) {
 // container (DecorateEnvVars).
 func (b *builder) decorations() ([]corev1.EnvVar, []corev1.EnvFromSource) {
 	e := &b.t.Exec
-	env := make([]corev1.EnvVar, 0, 12)
+	env := make([]corev1.EnvVar, 0, 9+len(e.Environment)+len(b.k8s.DefaultEnvVars)+len(b.k8s.DefaultEnvVarsFromEnv))
 	env = append(env,
 		corev1.EnvVar{Name: "FLYTE_INTERNAL_EXECUTION_ID", Value: e.Name},
 		corev1.EnvVar{Name: "FLYTE_INTERNAL_EXECUTION_PROJECT", Value: e.Project},
@@ -317,7 +367,11 @@ func (b *builder) decorations() ([]corev1.EnvVar, []corev1.EnvFromSource) {
 	for _, k := range sortedKeys(b.k8s.DefaultEnvVarsFromEnv) {
 		env = append(env, corev1.EnvVar{Name: k, Value: os.Getenv(b.k8s.DefaultEnvVarsFromEnv[k])})
 	}
-	var from []corev1.EnvFromSource
+	n := len(b.k8s.DefaultEnvFromSecrets) + len(b.k8s.DefaultEnvFromConfigMaps)
+	if n == 0 {
+		return env, nil
+	}
+	from := make([]corev1.EnvFromSource, 0, n)
 	optional := true
 	for _, s := range b.k8s.DefaultEnvFromSecrets {
 		from = append(from, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
@@ -343,10 +397,11 @@ func (b *builder) updatePod(spec *corev1.PodSpec) {
 	if spec.SchedulerName == "" {
 		spec.SchedulerName = k.SchedulerName
 	}
-	spec.NodeSelector = unionMaps(k.DefaultNodeSelector, spec.NodeSelector)
+	var interruptibleSelector map[string]string
 	if b.interruptible {
-		spec.NodeSelector = unionMaps(spec.NodeSelector, k.InterruptibleNodeSelector)
+		interruptibleSelector = k.InterruptibleNodeSelector
 	}
+	spec.NodeSelector = unionMaps(k.DefaultNodeSelector, spec.NodeSelector, interruptibleSelector)
 	if spec.Affinity == nil && k.DefaultAffinity != nil {
 		spec.Affinity = k.DefaultAffinity.DeepCopy()
 	}

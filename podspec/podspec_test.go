@@ -1,6 +1,7 @@
 package podspec
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/flyte-admission/flyte-admission/config"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func q(s string) resource.Quantity { return resource.MustParse(s) }
@@ -139,4 +141,63 @@ func TestAddTolerationsForExtendedResources(t *testing.T) {
 	AddTolerationsForExtendedResources(spec, []string{"nvidia.com/gpu", "example.com/fpga", "not-requested"})
 	require.Len(t, spec.Tolerations, 2, "an existing matching toleration is not repeated; unrequested names add nothing")
 	require.Equal(t, "nvidia.com/gpu", spec.Tolerations[1].Key)
+}
+
+// TestIsDNS1123Label checks the hand-written label check against
+// Kubernetes' own.
+func TestIsDNS1123Label(t *testing.T) {
+	for _, s := range []string{
+		"", "a", "0", "-", "a-", "-a", "a-b", "a--b", "abc123-n0-0", "A", "aB", "a.b", "a_b", "é",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "a\x00", "side-n0-0",
+	} {
+		require.Equal(t, len(validation.IsDNS1123Label(s)) == 0, isDNS1123Label(s), "%q", s)
+	}
+}
+
+func FuzzIsDNS1123Label(f *testing.F) {
+	for _, s := range []string{"a", "a-b", "-a", "a-", "A", strings.Repeat("z", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		require.Equal(t, len(validation.IsDNS1123Label(s)) == 0, isDNS1123Label(s), "%q", s)
+	})
+}
+
+// TestPlatformDefaults checks that the configured default requests fill in
+// what the platform resources lack, and only that.
+func TestPlatformDefaults(t *testing.T) {
+	p := Platform{DefaultCPU: q("100m"), DefaultMemory: q("128Mi"), Requests: corev1.ResourceList{"memory": q("1Gi")}}
+	got := ApplyResourceOverrides(corev1.ResourceRequirements{}, p, true)
+	require.Equal(t, corev1.ResourceList{"cpu": q("100m"), "memory": q("1Gi")}, got.Requests)
+	require.Equal(t, corev1.ResourceList{"cpu": q("100m"), "memory": q("1Gi")}, got.Limits)
+}
+
+// TestReuse checks that a reused pod is what a second Build gives, charged
+// alike, and that it and the original can be changed apart.
+func TestReuse(t *testing.T) {
+	ann := map[string]string{
+		task.TemplateAnnotation:  `{"id":{"name":"t"},"type":"dask","container":{"image":"img","args":["run","{{.input}}"],"env":[{"key":"A","value":"1"}],"resources":{"requests":[{"name":"CPU","value":"1"}]}}}`,
+		task.ExecutionAnnotation: `{"project":"p","domain":"d","name":"e","node":"n0","namespace":"p-d","inputPrefix":"s3://b/in"}`,
+	}
+	cfg := config.Default()
+	built, err := task.New("job-n0-0", "p-d", ann)
+	require.NoError(t, err)
+	first, err := Build(built, cfg, nil, false)
+	require.NoError(t, err)
+	second, err := Build(built, cfg, nil, false)
+	require.NoError(t, err)
+
+	reused, err := task.New("job-n0-0", "p-d", ann)
+	require.NoError(t, err)
+	orig, err := Build(reused, cfg, nil, false)
+	require.NoError(t, err)
+	again, err := orig.Reuse(reused)
+	require.NoError(t, err)
+
+	require.Equal(t, second.Spec, again.Spec)
+	require.Equal(t, first.Spec, orig.Spec)
+	require.Equal(t, built.Generated(), reused.Generated(), "a reuse is charged as a build is")
+	again.Spec.Containers[0].Name = "scheduler"
+	again.Spec.Containers[0].Env = append(again.Spec.Containers[0].Env, corev1.EnvVar{Name: "B"})
+	require.Equal(t, first.Spec, orig.Spec, "changing the reused pod leaves the original as built")
 }

@@ -103,8 +103,27 @@ func mergeList(src, dst corev1.ResourceList, override bool) corev1.ResourceList 
 // Platform is the resource defaulting context: Flyte's platform resources
 // with the configured default CPU and memory requests.
 type Platform struct {
+	// Requests and Limits are the platform resources; read only (they may be
+	// the configuration's own lists).
 	Requests, Limits corev1.ResourceList
-	GPU              corev1.ResourceName
+	// DefaultCPU and DefaultMemory are the requests of cpu and memory that
+	// Requests lacks.
+	DefaultCPU, DefaultMemory resource.Quantity
+	GPU                       corev1.ResourceName
+}
+
+// request is the platform's request of name: Requests', else the default.
+func (p *Platform) request(name corev1.ResourceName) resource.Quantity {
+	if q, ok := p.Requests[name]; ok {
+		return q
+	}
+	switch name {
+	case corev1.ResourceCPU:
+		return p.DefaultCPU
+	case corev1.ResourceMemory:
+		return p.DefaultMemory
+	}
+	return resource.Quantity{}
 }
 
 // ApplyResourceOverrides is Flyte's ApplyResourceOverrides: cpu and memory are
@@ -127,7 +146,7 @@ func ApplyResourceOverrides(res corev1.ResourceRequirements, p Platform, assign 
 				if !lim.IsZero() {
 					req = lim
 				} else {
-					req = p.Requests[name]
+					req = p.request(name)
 				}
 			}
 			if lim.IsZero() {

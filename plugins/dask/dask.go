@@ -63,16 +63,29 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if err != nil {
 		return nil, err
 	}
-	stable, err := podspec.Build(t, env.Config, env.Templates, false)
+	// The scheduler and runner are never interruptible: for a task that is
+	// not, they run the workers' pod, built once.
+	var stable podspec.Result
+	if t.Interruptible() {
+		stable, err = podspec.Build(t, env.Config, env.Templates, false)
+	} else {
+		stable, err = res.Reuse(t)
+	}
 	if err != nil {
 		return nil, err
 	}
 	labels := podspec.UnionMaps(res.Labels, plugins.Labels(t))
 	annotations := podspec.UnionMaps(res.Annotations, plugins.Annotations(t))
 	platform := podspec.PlatformOf(env.Config)
+	// The DaskJob is made once; its pods are built in place in it. res is
+	// the worker's alone, so no copy; stable is copied for the scheduler and
+	// then is the job runner's.
+	dj := &daskv1.DaskJob{}
+	cluster := &dj.Spec.Cluster.Spec
 
-	worker, err := rolePod(&res.Spec, res.Primary, WorkerContainer, job.GetWorkers().GetImage(), job.GetWorkers().GetResources(), platform, customField+".workers.resources")
-	if err != nil {
+	worker := &cluster.Worker.Spec
+	*worker = res.Spec
+	if err := rolePod(worker, res.Primary, WorkerContainer, job.GetWorkers().GetImage(), job.GetWorkers().GetResources(), platform, customField+".workers.resources"); err != nil {
 		return nil, err
 	}
 	wc := &worker.Containers[podspec.ContainerIndex(worker, WorkerContainer)]
@@ -89,8 +102,9 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if err != nil {
 		return nil, err
 	}
-	scheduler, err := rolePod(&stable.Spec, stable.Primary, SchedulerContainer, job.GetScheduler().GetImage(), job.GetScheduler().GetResources(), platform, customField+".scheduler.resources")
-	if err != nil {
+	scheduler := &cluster.Scheduler.Spec
+	*scheduler = podspec.Copy(&stable.Spec, 0)
+	if err := rolePod(scheduler, stable.Primary, SchedulerContainer, job.GetScheduler().GetImage(), job.GetScheduler().GetResources(), platform, customField+".scheduler.resources"); err != nil {
 		return nil, err
 	}
 	sc := &scheduler.Containers[podspec.ContainerIndex(scheduler, SchedulerContainer)]
@@ -101,45 +115,38 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	}
 	scheduler.RestartPolicy = corev1.RestartPolicyAlways
 
-	runner := podspec.Copy(&stable.Spec)
+	runner := &dj.Spec.Job.Spec
+	*runner = stable.Spec
 	runner.RestartPolicy = corev1.RestartPolicyNever
 	runner.Containers[podspec.ContainerIndex(runner, stable.Primary)].Name = JobRunnerContainer
 
 	workers := job.GetWorkers().GetNumberOfWorkers()
-	if err := plugins.TemplateCountError(customField+".workers.numberOfWorkers", int64(workers)); err != nil {
+	if err := plugins.TemplateCountError(int64(workers), customField+".workers.numberOfWorkers"); err != nil {
 		return nil, err
 	}
-	dj := &daskv1.DaskJob{}
 	dj.APIVersion, dj.Kind = GVK.GroupVersion().String(), GVK.Kind
 	dj.Labels, dj.Annotations = labels, annotations
-	dj.Spec = daskv1.DaskJobSpec{
-		Job: daskv1.JobSpec{Spec: *runner},
-		Cluster: daskv1.DaskCluster{
-			Spec: daskv1.DaskClusterSpec{
-				Worker: daskv1.WorkerSpec{Replicas: int(workers), Spec: *worker},
-				Scheduler: daskv1.SchedulerSpec{Spec: *scheduler, Service: corev1.ServiceSpec{
-					Type:     corev1.ServiceTypeNodePort,
-					Selector: map[string]string{"dask.org/cluster-name": t.Name, "dask.org/component": "scheduler"},
-					Ports: []corev1.ServicePort{
-						{Name: "tcp-comm", Protocol: corev1.ProtocolTCP, Port: 8786, TargetPort: intstr.FromString("tcp-comm")},
-						{Name: "dashboard", Protocol: corev1.ProtocolTCP, Port: 8787, TargetPort: intstr.FromString("dashboard")},
-					},
-				}},
-			},
+	cluster.Worker.Replicas = int(workers)
+	cluster.Scheduler.Service = corev1.ServiceSpec{
+		Type:     corev1.ServiceTypeNodePort,
+		Selector: map[string]string{"dask.org/cluster-name": t.Name, "dask.org/component": "scheduler"},
+		Ports: []corev1.ServicePort{
+			{Name: "tcp-comm", Protocol: corev1.ProtocolTCP, Port: 8786, TargetPort: intstr.FromString("tcp-comm")},
+			{Name: "dashboard", Protocol: corev1.ProtocolTCP, Port: 8787, TargetPort: intstr.FromString("dashboard")},
 		},
 	}
 	dj.Spec.Cluster.Labels, dj.Spec.Cluster.Annotations = labels, annotations
 	return dj, nil
 }
 
-// rolePod copies the task pod, renames its primary container and applies the
-// role's image and resources (resources given in the job replace the task's,
-// defaulted like a primary container).
-func rolePod(base *corev1.PodSpec, primary, name, image string, r *core.Resources, platform podspec.Platform, field string) (*corev1.PodSpec, error) {
-	spec := podspec.Copy(base)
+// rolePod turns spec, a task pod of the role's own, into the role's pod: it
+// renames the primary container and applies the role's image and resources
+// (resources given in the job replace the task's, defaulted like a primary
+// container).
+func rolePod(spec *corev1.PodSpec, primary, name, image string, r *core.Resources, platform podspec.Platform, field string) error {
 	idx := podspec.ContainerIndex(spec, primary)
 	if idx < 0 {
-		return nil, task.BadSpec(task.TemplateField, "primary container [%s] not found in pod spec", primary)
+		return task.BadSpec(task.TemplateField, "primary container [%s] not found in pod spec", primary)
 	}
 	c := &spec.Containers[idx]
 	c.Name = name
@@ -149,11 +156,11 @@ func rolePod(base *corev1.PodSpec, primary, name, image string, r *core.Resource
 	if len(r.GetRequests()) > 0 || len(r.GetLimits()) > 0 {
 		rr, err := podspec.ResourceRequirements(r, field)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Resources = podspec.ApplyResourceOverrides(rr, platform, true)
 	}
-	return spec, nil
+	return nil
 }
 
 // Phase implements watch.Phaser (Flyte's GetTaskPhase for Dask).

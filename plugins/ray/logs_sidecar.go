@@ -2,7 +2,6 @@ package ray
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	rayv1 "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
@@ -19,32 +18,35 @@ import (
 // configured sidecar.
 func injectLogsSidecar(spec *corev1.PodSpec, primary int, sidecar *corev1.Container) {
 	c := &spec.Containers[primary]
-	var mount *corev1.VolumeMount
+	var mount corev1.VolumeMount
+	found := false
 	for i := range c.VolumeMounts {
 		if c.VolumeMounts[i].MountPath == rayStatePath {
-			mount = c.VolumeMounts[i].DeepCopy()
+			c.VolumeMounts[i].DeepCopyInto(&mount)
+			found = true
 			break
 		}
 	}
-	if mount == nil {
+	if !found {
 		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: rayStateVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-		m := corev1.VolumeMount{Name: rayStateVolume, MountPath: rayStatePath}
-		c.VolumeMounts = append(c.VolumeMounts, m)
-		mount = &m
+		mount = corev1.VolumeMount{Name: rayStateVolume, MountPath: rayStatePath}
+		c.VolumeMounts = append(c.VolumeMounts, mount)
 	}
 	mount.ReadOnly = true
-	// The configured sidecar is shared and read only; only its mounts change.
+	// The configured sidecar is shared and read only; only its mounts change,
+	// in a list of its own.
 	s := *sidecar
-	s.VolumeMounts = slices.Clone(s.VolumeMounts)
+	s.VolumeMounts = make([]corev1.VolumeMount, 0, len(sidecar.VolumeMounts)+1)
 	replaced := false
-	for i := range s.VolumeMounts {
-		if s.VolumeMounts[i].MountPath == rayStatePath {
-			s.VolumeMounts[i] = *mount
+	for _, m := range sidecar.VolumeMounts {
+		if m.MountPath == rayStatePath {
+			m = mount
 			replaced = true
 		}
+		s.VolumeMounts = append(s.VolumeMounts, m)
 	}
 	if !replaced {
-		s.VolumeMounts = append(s.VolumeMounts, *mount)
+		s.VolumeMounts = append(s.VolumeMounts, mount)
 	}
 	spec.Containers = append(spec.Containers, s)
 }

@@ -8,7 +8,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/flyte-admission/flyte-admission/config"
 	"github.com/flyte-admission/flyte-admission/plugins"
@@ -93,84 +94,85 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		return podspec.UnionMaps(podLabels, extra.GetLabels()), podspec.UnionMaps(podAnnotations, extra.GetAnnotations())
 	}
 	cluster := job.GetRayCluster()
+	groups := cluster.GetWorkerGroupSpec()
+	// The RayJob and its parts are each made once; the head and worker pods
+	// are built in place in them.
+	clusterSpec := &rayv1.RayClusterSpec{
+		WorkerGroupSpecs:        make([]rayv1.WorkerGroupSpec, len(groups)),
+		EnableInTreeAutoscaling: ptr.To(cluster.GetEnableAutoscaling()),
+		AutoscalerOptions:       autoscalerOptions(cluster.GetAutoscalerOptions()),
+	}
 
 	// Head group.
 	headPod := cluster.GetHeadGroupSpec().GetK8SPod()
 	// The head is a copy of the pod too: charged before it is made.
-	if err := t.Grow(customField+".rayCluster.headGroupSpec", res.Bytes); err != nil {
+	const headField = customField + ".rayCluster.headGroupSpec"
+	if err := t.Grow(headField, res.Bytes); err != nil {
 		return nil, err
 	}
-	head := podspec.Copy(&res.Spec)
+	headSpec := &clusterSpec.HeadGroupSpec
+	sidecars := 0
+	if cfg.LogsSidecar != nil {
+		sidecars = 1
+	}
+	head := &headSpec.Template.Spec
+	*head = podspec.Copy(&res.Spec, sidecars)
 	hc := &head.Containers[primary]
 	hc.Name, hc.Args = HeadContainer, nil
-	hc.Env = append(hc.Env, podIPEnv())
-	hc.Ports = append(hc.Ports, rayPorts()...)
+	hc.Env = slices.Concat(hc.Env, []corev1.EnvVar{podIPEnv()})
+	hc.Ports = slices.Concat(hc.Ports, rayPorts[:])
 	if cfg.LogsSidecar != nil {
 		injectLogsSidecar(head, primary, cfg.LogsSidecar)
 	}
-	if head, err = overlay(t, head, headPod, "rayCluster.headGroupSpec.k8sPod"); err != nil {
+	if err := overlay(t, head, headPod, headField); err != nil {
 		return nil, err
 	}
 	podspec.AddTolerationsForExtendedResources(head, k8s.AddTolerationsForExtendedResources)
-	headLabels, headAnn := meta(headPod.GetMetadata())
-	headSpec := rayv1.HeadGroupSpec{
-		Template:       corev1.PodTemplateSpec{Spec: *head},
-		ServiceType:    corev1.ServiceType(cfg.ServiceType),
-		EnableIngress:  ptr.To(cfg.EnableIngress),
-		RayStartParams: headStartParams(cluster.GetHeadGroupSpec(), cfg),
-	}
-	headSpec.Template.Labels, headSpec.Template.Annotations = headLabels, headAnn
+	headSpec.Template.Labels, headSpec.Template.Annotations = meta(headPod.GetMetadata())
+	headSpec.ServiceType = corev1.ServiceType(cfg.ServiceType)
+	headSpec.EnableIngress = ptr.To(cfg.EnableIngress)
+	headSpec.RayStartParams = headStartParams(cluster.GetHeadGroupSpec(), cfg)
 
 	// Worker groups.
-	workers := make([]rayv1.WorkerGroupSpec, 0, len(cluster.GetWorkerGroupSpec()))
-	for i, g := range cluster.GetWorkerGroupSpec() {
+	for i, g := range groups {
 		// Each group is a copy of the pod: charged before it is made.
-		gp := fmt.Sprintf("%s.rayCluster.workerGroupSpec[%d]", customField, i)
+		gp := customField + ".rayCluster.workerGroupSpec[" + strconv.Itoa(i) + "]"
 		if err := t.Grow(gp, res.Bytes); err != nil {
 			return nil, err
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		w := podspec.Copy(&res.Spec)
+		spec := &clusterSpec.WorkerGroupSpecs[i]
+		w := &spec.Template.Spec
+		*w = podspec.Copy(&res.Spec, 0)
 		wc := &w.Containers[primary]
 		wc.Name, wc.Args = WorkerContainer, nil
-		wc.Env = append(wc.Env, workerEnv()...)
+		wc.Env = workerEnv(wc.Env)
 		wc.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "ray stop"}}}}
-		wc.Ports = append(wc.Ports, rayPorts()...)
-		if w, err = overlay(t, w, g.GetK8SPod(), fmt.Sprintf("rayCluster.workerGroupSpec[%d].k8sPod", i)); err != nil {
+		wc.Ports = slices.Concat(wc.Ports, rayPorts[:])
+		if err := overlay(t, w, g.GetK8SPod(), gp); err != nil {
 			return nil, err
 		}
 		podspec.AddTolerationsForExtendedResources(w, k8s.AddTolerationsForExtendedResources)
-		wl, wa := meta(g.GetK8SPod().GetMetadata())
+		spec.Template.Labels, spec.Template.Annotations = meta(g.GetK8SPod().GetMetadata())
 		replicas := g.GetReplicas()
-		if err := plugins.TemplateCountError(gp+".replicas", int64(replicas)); err != nil {
+		if err := plugins.TemplateCountError(int64(replicas), gp, ".replicas"); err != nil {
 			return nil, err
 		}
-		if err := plugins.TemplateCountError(gp+".minReplicas", int64(g.GetMinReplicas())); err != nil {
+		if err := plugins.TemplateCountError(int64(g.GetMinReplicas()), gp, ".minReplicas"); err != nil {
 			return nil, err
 		}
-		if err := plugins.TemplateCountError(gp+".maxReplicas", int64(g.GetMaxReplicas())); err != nil {
+		if err := plugins.TemplateCountError(int64(g.GetMaxReplicas()), gp, ".maxReplicas"); err != nil {
 			return nil, err
 		}
-		spec := rayv1.WorkerGroupSpec{
-			GroupName:      g.GetGroupName(),
-			Replicas:       ptr.To(replicas),
-			MinReplicas:    ptr.To(min(g.GetMinReplicas(), replicas)),
-			MaxReplicas:    ptr.To(max(g.GetMaxReplicas(), replicas)),
-			RayStartParams: workerStartParams(g, cfg),
-			Template:       corev1.PodTemplateSpec{Spec: *w},
-		}
-		spec.Template.Labels, spec.Template.Annotations = wl, wa
-		workers = append(workers, spec)
+		spec.GroupName = g.GetGroupName()
+		spec.Replicas = ptr.To(replicas)
+		spec.MinReplicas = ptr.To(min(g.GetMinReplicas(), replicas))
+		spec.MaxReplicas = ptr.To(max(g.GetMaxReplicas(), replicas))
+		spec.RayStartParams = workerStartParams(g, cfg)
 	}
 
-	clusterSpec := &rayv1.RayClusterSpec{
-		HeadGroupSpec:           headSpec,
-		WorkerGroupSpecs:        workers,
-		EnableInTreeAutoscaling: ptr.To(cluster.GetEnableAutoscaling()),
-		AutoscalerOptions:       autoscalerOptions(cluster.GetAutoscalerOptions()),
-	}
 	if clusterSpec.AutoscalerOptions != nil {
 		r, err := podspec.ResourceRequirements(cluster.GetAutoscalerOptions().GetResources(), customField+".rayCluster.autoscalerOptions.resources")
 		if err != nil {
@@ -186,9 +188,8 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	entry := entrypoint(res.Spec.Containers[primary].Command, res.Spec.Containers[primary].Args)
 	submitter := &res.Spec
 	submitterPod(submitter, head.Containers[podspec.ContainerIndex(head, HeadContainer)].Image)
-	sl, sa2 := meta(nil)
 	submitterTemplate := &corev1.PodTemplateSpec{Spec: *submitter}
-	submitterTemplate.Labels, submitterTemplate.Annotations = sl, sa2
+	submitterTemplate.Labels, submitterTemplate.Annotations = meta(nil)
 
 	runtimeEnv, err := runtimeEnvYAML(job)
 	if err != nil {
@@ -211,41 +212,49 @@ func podIPEnv() corev1.EnvVar {
 	return corev1.EnvVar{Name: "MY_POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
 }
 
-func rayPorts() []corev1.ContainerPort {
-	return []corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}, {Name: "head", ContainerPort: 10001}, {Name: "dashboard", ContainerPort: 8265}}
-}
+// rayPorts are the ports of the head and worker containers. Read only; they
+// hold no pointers, so copying them makes ports of the pod's own.
+var rayPorts = [...]corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}, {Name: "head", ContainerPort: 10001}, {Name: "dashboard", ContainerPort: 8265}}
 
-func workerEnv() []corev1.EnvVar {
+// workerEnv returns env followed by the variables of a Ray worker, in a new
+// slice of that length.
+func workerEnv(env []corev1.EnvVar) []corev1.EnvVar {
 	res := func(name, r string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: WorkerContainer, Resource: r}}}
 	}
-	return []corev1.EnvVar{
-		{Name: "RAY_DISABLE_DOCKER_CPU_WARNING", Value: "1"},
-		{Name: "TYPE", Value: "worker"},
+	const n = 8 // the variables appended below
+	out := make([]corev1.EnvVar, len(env), len(env)+n)
+	copy(out, env)
+	return append(out,
+		corev1.EnvVar{Name: "RAY_DISABLE_DOCKER_CPU_WARNING", Value: "1"},
+		corev1.EnvVar{Name: "TYPE", Value: "worker"},
 		res("CPU_REQUEST", "requests.cpu"),
 		res("CPU_LIMITS", "limits.cpu"),
 		// Flyte 1.16.8 points the memory variables at the CPU resources too.
 		res("MEMORY_REQUESTS", "requests.cpu"),
 		res("MEMORY_LIMITS", "limits.cpu"),
-		{Name: "MY_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "MY_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		podIPEnv(),
-	}
+	)
 }
 
-func overlay(t *task.Task, spec *corev1.PodSpec, pod *core.K8SPod, field string) (*corev1.PodSpec, error) {
+// overlay merges the group's k8sPod pod spec, if any, onto spec; group is
+// the group's field path in the template, for errors.
+func overlay(t *task.Task, spec *corev1.PodSpec, pod *core.K8SPod, group string) error {
 	if pod.GetPodSpec() == nil {
-		return spec, nil
+		return nil
 	}
 	custom, err := t.PodSpec(pod.GetPodSpec())
 	if err != nil {
-		return nil, task.BadSpec(customField+"."+field+".podSpec", "Unable to unmarshal pod spec: %v", err)
+		return task.BadSpec(group+".k8sPod.podSpec", "Unable to unmarshal pod spec: %v", err)
 	}
-	return podspec.MergeOverlay(spec, custom), nil
+	*spec = *podspec.MergeOverlay(spec, custom)
+	return nil
 }
 
 func headStartParams(h *flyteplugins.HeadGroupSpec, cfg *config.Ray) map[string]string {
 	params := startParams(h.GetRayStartParams(), cfg.Defaults.HeadNode.StartParameters)
-	setDefault(params, "include-dashboard", fmt.Sprint(cfg.IncludeDashboard))
+	setDefault(params, "include-dashboard", strconv.FormatBool(cfg.IncludeDashboard))
 	setDefault(params, "node-ip-address", cfg.Defaults.HeadNode.IPAddress)
 	setDefault(params, "dashboard-host", cfg.DashboardHost)
 	if !cfg.EnableUsageStats {

@@ -38,14 +38,27 @@ func submitterPod(spec *corev1.PodSpec, headImage string) {
 // entrypoint is the program the Ray job runs: the task container's command
 // and args joined by spaces, an empty argument written as two single quotes.
 func entrypoint(command, args []string) string {
-	parts := make([]string, 0, len(command)+len(args))
-	for _, a := range append(command[:len(command):len(command)], args...) {
-		if a == "" {
-			a = "''"
+	lists := [...][]string{command, args}
+	n := 0
+	for _, l := range lists {
+		for _, a := range l {
+			n += len(a) + len(" ''")
 		}
-		parts = append(parts, a)
 	}
-	return strings.Join(parts, " ")
+	var b strings.Builder
+	b.Grow(n)
+	for _, l := range lists {
+		for _, a := range l {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			if a == "" {
+				a = "''"
+			}
+			b.WriteString(a)
+		}
+	}
+	return b.String()
 }
 
 // submitterErrors checks the submitter pod of rj: containers[0] runs the

@@ -23,20 +23,31 @@ var countKeys = [...]string{
 func countsOf(conf map[string]string, path *field.Path) []plugins.Count {
 	var out []plugins.Count
 	for _, k := range countKeys {
-		if n, err := strconv.ParseInt(strings.TrimSpace(conf[k]), 10, 64); err == nil {
+		if n, ok := confCount(conf, k); ok {
 			out = append(out, plugins.Count{Path: path.Key(k), Value: n})
 		}
 	}
 	return out
 }
 
+// confCount is conf[k] as an integer, if it is one.
+func confCount(conf map[string]string, k string) (int64, bool) {
+	s := strings.TrimSpace(conf[k])
+	if s == "" {
+		return 0, false // unset: no parse error to make
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
 // templateCountErrors refuses an executor count of the template's sparkConf
 // that the SparkApplication could not hold (plugins.CountError, the check of
 // every kind).
+// The path is built only for an error.
 func templateCountErrors(conf map[string]string) error {
-	for _, c := range countsOf(conf, field.NewPath("custom", "sparkConf")) {
-		if err := plugins.TemplateCountError(task.TemplateField+"."+c.Path.String(), c.Value); err != nil {
-			return err
+	for _, k := range countKeys {
+		if n, ok := confCount(conf, k); ok && !plugins.ValidCount(n) {
+			return plugins.TemplateCountError(n, task.TemplateField, ".", field.NewPath("custom", "sparkConf").Key(k).String())
 		}
 	}
 	return nil

@@ -63,11 +63,26 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	conf := sparkConfig(job, &cfg.Plugins.Spark, t.Name, env.Clock())
 	dropOperatorManagedConf(conf, t.Namespace)
 
-	driver, _, err := podSpec(t, env, job.GetDriverPod(), driverInterruptible, "driverPod")
+	driverPod, err := podspec.Build(t, env.Config, env.Templates, driverInterruptible)
 	if err != nil {
 		return nil, err
 	}
-	executor, execContainer, err := podSpec(t, env, job.GetExecutorPod(), t.Interruptible(), "executorPod")
+	driver, _, err := podSpec(t, env, &driverPod, job.GetDriverPod(), "driverPod")
+	if err != nil {
+		return nil, err
+	}
+	// The executors of a task that is not interruptible run the driver's
+	// pod: built once (podSpec only reads it).
+	var execPod podspec.Result
+	if t.Interruptible() == driverInterruptible {
+		execPod, err = driverPod.Reuse(t)
+	} else {
+		execPod, err = podspec.Build(t, env.Config, env.Templates, t.Interruptible())
+	}
+	if err != nil {
+		return nil, err
+	}
+	executor, execContainer, err := podSpec(t, env, &execPod, job.GetExecutorPod(), "executorPod")
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +147,9 @@ func customText(t *task.Task) string {
 }
 
 func atoi(s string) int32 {
+	if s == "" {
+		return 0 // unset: no parse error to make
+	}
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
 		return 0
@@ -181,15 +199,17 @@ func sparkConfig(job *flyteplugins.SparkJob, cfg *config.Spark, name string, now
 		}
 		conf[k] = v
 	}
-	for _, role := range []string{"driver", "executor"} {
-		limit := "spark.kubernetes." + role + ".limit.cores"
-		if conf[limit] != "" {
+	for _, role := range [...]struct{ limit, request, cores string }{
+		{"spark.kubernetes.driver.limit.cores", "spark.kubernetes.driver.request.cores", "spark.driver.cores"},
+		{"spark.kubernetes.executor.limit.cores", "spark.kubernetes.executor.request.cores", "spark.executor.cores"},
+	} {
+		if conf[role.limit] != "" {
 			continue
 		}
-		if v := conf["spark.kubernetes."+role+".request.cores"]; v != "" {
-			conf[limit] = v
-		} else if v := conf["spark."+role+".cores"]; v != "" {
-			conf[limit] = v
+		if v := conf[role.request]; v != "" {
+			conf[role.limit] = v
+		} else if v := conf[role.cores]; v != "" {
+			conf[role.limit] = v
 		}
 	}
 	conf["spark.kubernetes.executor.podNamePrefix"] = name
@@ -212,13 +232,9 @@ type role struct {
 }
 
 // podSpec is createDriverSpec / createExecutorSpec up to createSparkPodSpec:
-// ToK8sPodSpec, the driverPod/executorPod overlay, and the SparkPodSpec fields
-// Flyte carries over.
-func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible bool, overlayName string) (role, *corev1.Container, error) {
-	res, err := podspec.Build(t, env.Config, env.Templates, interruptible)
-	if err != nil {
-		return role{}, nil, err
-	}
+// from ToK8sPodSpec's res (read only), the driverPod/executorPod overlay and
+// the SparkPodSpec fields Flyte carries over.
+func podSpec(t *task.Task, env plugins.Env, res *podspec.Result, overlay *core.K8SPod, overlayName string) (role, *corev1.Container, error) {
 	spec := &res.Spec
 	primary := res.Primary
 	if overlay != nil {
@@ -246,6 +262,7 @@ func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible 
 	if sa == "" {
 		sa = "spark"
 	}
+	// The pointers are to copies, not into spec: res stays off the heap.
 	r := role{pod: sparkv1beta2.SparkPodSpec{
 		Annotations:        podspec.UnionMaps(cfg.DefaultAnnotations, res.Annotations, plugins.Annotations(t), overlay.GetMetadata().GetAnnotations()),
 		Labels:             podspec.UnionMaps(cfg.DefaultLabels, res.Labels, plugins.Labels(t), overlay.GetMetadata().GetLabels()),
@@ -257,12 +274,12 @@ func podSpec(t *task.Task, env plugins.Env, overlay *core.K8SPod, interruptible 
 		Tolerations:        spec.Tolerations,
 		NodeSelector:       spec.NodeSelector,
 		Affinity:           spec.Affinity,
-		SchedulerName:      &spec.SchedulerName,
-		HostNetwork:        &spec.HostNetwork,
+		SchedulerName:      ptr.To(spec.SchedulerName),
+		HostNetwork:        ptr.To(spec.HostNetwork),
 		ServiceAccount:     &sa,
 	}}
 	if spec.PriorityClassName != "" {
-		r.priorityClass = &spec.PriorityClassName
+		r.priorityClass = ptr.To(spec.PriorityClassName)
 	}
 	return r, c, nil
 }
