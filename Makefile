@@ -57,7 +57,7 @@ test: ## Run all tests against a real kube-apiserver + etcd (builds the control 
 
 # Fuzz targets of the decoders of untrusted input and of the JSON encoders:
 # package and target name.
-FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./internal/pbjson:FuzzUnmarshal ./internal/jsonvalue:FuzzDecode ./internal/jsonvalue:FuzzDecodeSelected ./internal/jsonenc:FuzzAppend ./internal/jsonenc:FuzzAppendDecoded ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate ./webhook:FuzzDecodeReview
+FUZZ_TARGETS = ./task:FuzzAppendStruct ./task:FuzzDecodeTemplate ./task:FuzzDecodeExecution ./internal/pbjson:FuzzUnmarshal ./internal/jsonvalue:FuzzDecode ./internal/jsonvalue:FuzzDecodeSelected ./internal/jsonenc:FuzzAppend ./internal/jsonenc:FuzzAppendDecoded ./config:FuzzParse ./expand:FuzzExpandRaw ./webhook:FuzzMutate ./webhook:FuzzValidate ./webhook:FuzzDecodeReview ./podspec:FuzzIsDNS1123Label
 FUZZ_SHORT ?= 1000x
 FUZZ_LONG ?= 10m
 
