@@ -291,9 +291,26 @@ func (c *Config) finish() {
 	if c.Plugins.K8s.GpuResourceName == "" {
 		c.Plugins.K8s.GpuResourceName = "nvidia.com/gpu"
 	}
+	// Every pod gets copies of these quantities: with their canonical text
+	// cached here, encoding a copy does not compute it again (String
+	// allocates twice for "1024Mi" on each copy).
+	k := &c.Plugins.K8s
+	_, _ = k.DefaultCPURequest.String(), k.DefaultMemoryRequest.String()
+	if pr := c.PlatformResources; pr != nil {
+		cacheQuantities(pr.Requests)
+		cacheQuantities(pr.Limits)
+	}
 	data, _ := json.Marshal(c)
 	sum := sha256.Sum256(data)
 	c.Generation = hex.EncodeToString(sum[:8])
+}
+
+// cacheQuantities caches the canonical text of each quantity of l.
+func cacheQuantities(l corev1.ResourceList) {
+	for name, q := range l {
+		_ = q.String()
+		l[name] = q
+	}
 }
 
 // StringMap is a string map. The configuration loader also accepts Flyte's

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func TestParse(t *testing.T) {
@@ -57,4 +59,21 @@ func TestGenerationFollowsContent(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, a.Generation, b.Generation)
 	require.Equal(t, a.Generation, a2.Generation)
+}
+
+// TestQuantitiesCached: the quantities every pod gets a copy of carry their
+// canonical text, so that encoding a copy computes nothing.
+func TestQuantitiesCached(t *testing.T) {
+	c, err := Parse([]byte("platform-resources:\n  requests: {memory: 2048Mi}\n  limits: {cpu: 1500m}\n"))
+	require.NoError(t, err)
+	k := c.Plugins.K8s
+	for _, q := range []resource.Quantity{k.DefaultCPURequest, k.DefaultMemoryRequest,
+		c.PlatformResources.Requests[corev1.ResourceMemory], c.PlatformResources.Limits[corev1.ResourceCPU]} {
+		require.Zero(t, testing.AllocsPerRun(10, func() {
+			cp := q
+			_ = cp.String()
+		}), q.String())
+	}
+	require.Equal(t, "1Gi", k.DefaultMemoryRequest.String())
+	require.Equal(t, "2Gi", c.PlatformResources.Requests.Memory().String())
 }

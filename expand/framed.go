@@ -2,7 +2,6 @@ package expand
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/flyte-admission/flyte-admission/task"
 )
@@ -75,6 +74,7 @@ func mapOps(ops []Op, path string, om map[string]any, key string, gen map[string
 		keys = append(keys, markerAnnotation)
 	}
 	slices.Sort(keys)
+	var p []byte
 	for _, k := range keys {
 		op, v := "add", gen[k]
 		if k == markerAnnotation && marker != "" {
@@ -83,15 +83,8 @@ func mapOps(ops []Op, path string, om map[string]any, key string, gen map[string
 				op = "replace"
 			}
 		}
-		ops = append(ops, Op{Op: op, Path: path + "/" + escapeKey(k), Value: v})
+		p = appendKey(append(p[:0], path...), k)
+		ops = append(ops, Op{Op: op, Path: string(p), Value: v})
 	}
 	return ops, true
-}
-
-// escapeKey escapes a map key for a JSON pointer, as RFC 6901 says.
-func escapeKey(k string) string {
-	if !strings.ContainsAny(k, "~/") {
-		return k
-	}
-	return string(appendKey(nil, k)[1:])
 }
