@@ -19,7 +19,10 @@ type decoded struct {
 	cost   int64
 	mu     sync.Mutex
 	custom proto.Message
-	pods   map[*structpb.Struct]*corev1.PodSpec
+	// customJSON is the template's custom member as written, when decoding
+	// it as it is gives what the Struct's round trip would (integersOnly).
+	customJSON string
+	pods       map[*structpb.Struct]*corev1.PodSpec
 }
 
 // bytesPerValue is what one decoded protobuf value costs, at most: a

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flyte-admission/flyte-admission/internal/pbjson"
+	"github.com/flyteorg/flyte/flyteidl/gen/pb-go/flyteidl/plugins"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 )
 
@@ -13,12 +16,27 @@ import (
 // cases to a fuzz corpus.
 func seedAnnotations(f *testing.F, key string) {
 	f.Helper()
+	for _, s := range seedTexts(f, key) {
+		f.Add(s)
+	}
+	f.Add("")
+	f.Add("{}")
+	f.Add("- a\n- b")
+	f.Add("a: &a [*a, *a]")
+	f.Add(strings.Repeat("[", 1000))
+}
+
+// seedTexts returns the annotation key of the examples' and the conformance
+// skeletons' first objects, by file.
+func seedTexts(tb testing.TB, key string) map[string]string {
+	tb.Helper()
 	files, _ := filepath.Glob("../examples/*.yaml")
 	more, _ := filepath.Glob("../cmd/flyte-admission/testdata/conformance/*/*/skeleton.yaml")
+	out := map[string]string{}
 	for _, file := range append(files, more...) {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			f.Fatal(err)
+			tb.Fatal(err)
 		}
 		var obj struct {
 			Metadata struct {
@@ -26,14 +44,10 @@ func seedAnnotations(f *testing.F, key string) {
 			} `json:"metadata"`
 		}
 		if yaml.Unmarshal(data, &obj) == nil && obj.Metadata.Annotations[key] != "" {
-			f.Add(obj.Metadata.Annotations[key])
+			out[file] = obj.Metadata.Annotations[key]
 		}
 	}
-	f.Add("")
-	f.Add("{}")
-	f.Add("- a\n- b")
-	f.Add("a: &a [*a, *a]")
-	f.Add(strings.Repeat("[", 1000))
+	return out
 }
 
 // FuzzDecodeTemplate: any text yields a template or an error naming the
@@ -65,7 +79,31 @@ func FuzzDecodeTemplate(f *testing.F) {
 		if tt.GetType() == "" {
 			t.Fatal("a decoded template must have a type")
 		}
+		checkCustomText(t, s)
 	})
+}
+
+// checkCustomText: where Custom decodes the custom member as written, it
+// gets what decoding the Struct's JSON gets (Flyte's way), for each plugin's
+// message.
+func checkCustomText(t testing.TB, s string) {
+	d, err := decodeTemplate(s)
+	if err != nil || d.customJSON == "" {
+		return
+	}
+	for _, m := range []proto.Message{&plugins.SparkJob{}, &plugins.RayJob{}, &plugins.DaskJob{}} {
+		viaText := m.ProtoReflect().New().Interface()
+		if pbjson.UnmarshalString(d.customJSON, viaText) != nil {
+			continue // Custom takes the Struct's way
+		}
+		viaStruct := m.ProtoReflect().New().Interface()
+		if err := DecodeCustom(d.template.GetCustom(), viaStruct); err != nil {
+			t.Fatalf("%T: the text %s decodes, the Struct does not: %v", m, d.customJSON, err)
+		}
+		if !proto.Equal(viaText, viaStruct) {
+			t.Fatalf("%T: the text %s decodes to %v, the Struct to %v", m, d.customJSON, viaText, viaStruct)
+		}
+	}
 }
 
 // FuzzDecodeExecution: any text yields an execution or an error naming the

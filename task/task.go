@@ -130,9 +130,10 @@ func decodeTemplate(s string) (*decoded, error) {
 		return nil, &Error{Field: TemplateField, Err: fmt.Errorf("value is %d bytes, more than the %d allowed", len(s), MaxAnnotationBytes)}
 	}
 	var (
-		tt     *core.TaskTemplate
-		size   int // bytes of the JSON or binary decoded
-		values int
+		tt       *core.TaskTemplate
+		size     int // bytes of the JSON or binary decoded
+		values   int
+		jsonText string // the JSON decoded, if it was
 	)
 	if t := strings.TrimSpace(s); isBinaryTemplate(t) {
 		var err error
@@ -152,7 +153,7 @@ func decodeTemplate(s string) (*decoded, error) {
 		if err := pbjson.UnmarshalString(data, tt); err != nil {
 			return nil, &Error{Field: TemplateField, Err: fmt.Errorf("decode task template: %w", err)}
 		}
-		size = len(data)
+		size, jsonText = len(data), data
 	}
 	if tt.GetType() == "" {
 		return nil, &Error{Field: TemplateField + ".type", Err: fmt.Errorf("task type is required")}
@@ -163,7 +164,13 @@ func decodeTemplate(s string) (*decoded, error) {
 	// The decoded strings share data; the rest is about a value each, and as
 	// much again for the custom message and pod specs decoded from it later.
 	cost := int64(len(s)) + int64(size) + 2*bytesPerValue*int64(values)
-	return &decoded{key: s, template: tt, cost: cost}, nil
+	d := &decoded{key: s, template: tt, cost: cost}
+	if tt.GetCustom() != nil && jsonText != "" {
+		if raw, ok := pbjson.Member(jsonText, "custom"); ok && integersOnly(raw) {
+			d.customJSON = raw // a part of what the cost counts
+		}
+	}
+	return d, nil
 }
 
 // DecodeExecution decodes the execution annotation (JSON or YAML). Unknown
@@ -360,11 +367,49 @@ func (t *Task) Custom(prototype proto.Message) (proto.Message, error) {
 		return d.custom, nil
 	}
 	msg := prototype.ProtoReflect().New().Interface()
-	if err := DecodeCustom(t.Template.GetCustom(), msg); err != nil {
-		return nil, err
+	// The custom member as written decodes to what the Struct's JSON would,
+	// without writing that JSON and reading it again; anything it refuses
+	// takes the Struct's way, for Flyte's error.
+	if d.customJSON == "" || pbjson.UnmarshalString(d.customJSON, msg) != nil {
+		if err := DecodeCustom(t.Template.GetCustom(), msg); err != nil {
+			return nil, err
+		}
 	}
 	d.custom = msg
 	return msg, nil
+}
+
+// integersOnly reports whether every number in the JSON text s is an integer
+// of at most 15 digits, written plainly: such numbers survive the round trip
+// through a Struct (a float64, written back by appendStruct) as the same
+// text, so decoding s gives what decoding the Struct's JSON gives.
+func integersOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if c == '-' {
+				i++
+			}
+			digits := 0
+			for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+				digits++
+			}
+			if digits == 0 || digits > 15 || digits > 1 && s[i-digits] == '0' {
+				return false
+			}
+			if i < len(s) && (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
+				return false
+			}
+			i--
+		}
+	}
+	return true
 }
 
 // PodSpec decodes s, a pod spec embedded in the template (k8sPod.podSpec or

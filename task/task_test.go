@@ -61,3 +61,33 @@ func TestCacheSharesDecodedTemplates(t *testing.T) {
 	require.NoError(t, err)
 	require.NotSame(t, a.Template, c.Template)
 }
+
+// TestCustomText: the examples' and conformance templates' custom members
+// are decoded as written (not through the Struct's JSON), to the same
+// messages; a number the Struct would rewrite keeps the Struct's way.
+func TestCustomText(t *testing.T) {
+	n := 0
+	for name, s := range seedTexts(t, TemplateAnnotation) {
+		d, err := decodeTemplate(s)
+		if err != nil || d.template.GetCustom() == nil {
+			continue
+		}
+		if d.customJSON != "" {
+			n++
+		}
+		t.Run(name, func(t *testing.T) { checkCustomText(t, s) })
+	}
+	require.Greater(t, n, 10, "templates whose custom member is decoded as written")
+	for _, tc := range []struct {
+		text string
+		ok   bool
+	}{
+		{`{"a":[1,-2,"3.5e9"],"b":{"c":123456789012345}}`, true},
+		{`{"a":1.0}`, false},
+		{`{"a":1e3}`, false},
+		{`{"a":1234567890123456}`, false},
+		{`{"a":"x\"1.5"}`, true},
+	} {
+		require.Equal(t, tc.ok, integersOnly(tc.text), tc.text)
+	}
+}

@@ -76,3 +76,31 @@ func decodeFast(data string, m proto.Message) bool {
 	}
 	return ok
 }
+
+// Member returns the JSON text of the top-level member name of the object
+// s, as written (the first, if it is given twice), when s is an object the
+// fast path reads through; else false.
+func Member(s, name string) (string, bool) {
+	d := decoder{s: s}
+	d.space()
+	if !d.enter('{') || d.closeEmpty('}') {
+		return "", false
+	}
+	for {
+		key, esc, ok := d.rawString()
+		if !ok || !d.colon() {
+			return "", false
+		}
+		start := d.i
+		if !d.skip() {
+			return "", false
+		}
+		if !esc && key == name || esc && string(d.buf) == name {
+			return s[start:d.i], true
+		}
+		more, ok := d.next('}')
+		if !ok || !more {
+			return "", false
+		}
+	}
+}

@@ -535,3 +535,22 @@ func TestDirectFieldsAllocateLess(t *testing.T) {
 	})
 	require.LessOrEqual(t, allocs, 3.0, "the job and its map")
 }
+
+func TestMember(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, want string
+		ok             bool
+	}{
+		{in: `{"a":1,"custom":{"x":[1,"}"]},"b":2}`, name: "custom", want: `{"x":[1,"}"]}`, ok: true},
+		{in: ` { "custom" : "v" } `, name: "custom", want: `"v"`, ok: true},
+		{in: `{"cust\u006fm":null}`, name: "custom", want: `null`, ok: true},
+		{in: `{"a":1}`, name: "custom"},
+		{in: `{"a":}`, name: "a"},
+		{in: `[1]`, name: "a"},
+		{in: `{}`, name: "a"},
+	} {
+		got, ok := Member(tc.in, tc.name)
+		require.Equal(t, tc.ok, ok, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+	}
+}
