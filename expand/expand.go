@@ -261,11 +261,15 @@ func (x *Expander) ExpandDecoded(ctx context.Context, d *Decoded, oldRaw []byte)
 	return x.expand(ctx, plugin, obj, ann, old, marker)
 }
 
-// The annotation keys as they appear in an object's JSON.
+// The ends of the annotation keys as they appear in an object's JSON, from
+// the '/' on: a search for a needle that starts with '"' stops at every
+// string of the object (four times slower on a RayJob skeleton).
 var (
-	templateKey = []byte(`"` + task.TemplateAnnotation + `"`)
-	markerKey   = []byte(`"` + task.ExpandedFromAnnotation + `"`)
+	templateKey = keyEnd(task.TemplateAnnotation)
+	markerKey   = keyEnd(task.ExpandedFromAnnotation)
 )
+
+func keyEnd(key string) []byte { return []byte(key[strings.IndexByte(key, '/'):] + `"`) }
 
 // decide returns the provenance marker of an object's task annotations, or
 // why it needs no expansion: no template, already expanded, or an UPDATE
