@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/flyte-admission/flyte-admission/internal/jsonvalue"
 	"github.com/flyte-admission/flyte-admission/plugins"
@@ -21,6 +22,7 @@ import (
 	"github.com/flyte-admission/flyte-admission/task"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Expander expands skeletal objects.
@@ -414,8 +416,7 @@ func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, a
 		return nil, nil, 0, asError(err)
 	}
 	gen = map[string]any{}
-	if spec := reflect.ValueOf(out).Elem().FieldByName("Spec"); spec.IsValid() {
-		v := spec.Addr().Interface()
+	if v := specOf(out); v != nil {
 		if frameOp != "" {
 			if frame, head, err = encodeFramed(v, frameOp, t.Generated()); err == nil {
 				gen["spec"] = json.RawMessage(frame[head:len(frame):len(frame)])
@@ -450,6 +451,10 @@ func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, a
 		meta["finalizers"] = []any{"flyte.org/finalizer-k8s"}
 	}
 	gen["metadata"] = meta
+	// Encoded, and its labels and annotations copied: the object is done.
+	if r, ok := p.(Recycler); ok {
+		r.Recycle(out)
+	}
 	return gen, frame, head, nil
 }
 
@@ -552,6 +557,33 @@ func metaString(obj map[string]any, key string) string {
 	s, _ := m[key].(string)
 	return s
 }
+
+// specOf returns a pointer to the Spec field of obj (a pointer to a struct
+// that has one, maybe through an embedded struct), or nil.
+func specOf(obj client.Object) any {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	v = v.Elem()
+	idx, ok := specFields.Load(v.Type())
+	if !ok {
+		var path []int
+		if f, found := v.Type().FieldByName("Spec"); found {
+			path = f.Index
+		}
+		idx, _ = specFields.LoadOrStore(v.Type(), path)
+	}
+	path := idx.([]int)
+	if path == nil {
+		return nil
+	}
+	return v.FieldByIndex(path).Addr().Interface()
+}
+
+// specFields caches the index path of each object type's Spec field (nil:
+// none): FieldByName allocates as it searches embedded structs.
+var specFields sync.Map // reflect.Type → []int
 
 // stamped sets the provenance marker on an expanded object and returns it.
 func stamped(obj map[string]any, marker string) map[string]any {

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,5 +378,47 @@ func TestDiff(t *testing.T) {
 			require.NoError(t, err)
 			require.JSONEq(t, c.b, string(got), "patch %s", data)
 		})
+	}
+}
+
+// TestConcurrentExpansionsAreIndependent: expansions running at once, each
+// recycling its patch buffer and its plugin's object as the webhook does,
+// write exactly the patches they write alone.
+func TestConcurrentExpansionsAreIndependent(t *testing.T) {
+	inputs := benchInputs(t)
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		res, err := in.x.ExpandRaw(context.Background(), in.raw, nil)
+		require.NoError(t, err)
+		p, err := res.PatchJSON()
+		require.NoError(t, err)
+		want[i] = string(p) // a copy: the buffer is recycled below
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 60 {
+				i := (g + n) % len(inputs)
+				res, err := inputs[i].x.ExpandRaw(context.Background(), inputs[i].raw, nil)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				p, err := res.PatchJSON()
+				if err != nil || string(p) != want[i] {
+					errs <- fmt.Sprintf("%s: the patch differs from the one written alone (%v)", inputs[i].Name, err)
+					return
+				}
+				expand.RecyclePatch(p)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

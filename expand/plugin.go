@@ -22,3 +22,10 @@ type Plugin interface {
 	// written by the user.
 	CRDDefaults() map[string]any
 }
+
+// Recycler is a Plugin whose expanded objects can be handed back once they
+// have been encoded, for its next expansions to be built in.
+type Recycler interface {
+	// Recycle takes back obj, which Expand returned; nothing uses it after.
+	Recycle(obj client.Object)
+}

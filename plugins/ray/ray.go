@@ -95,10 +95,18 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	}
 	cluster := job.GetRayCluster()
 	groups := cluster.GetWorkerGroupSpec()
-	// The RayJob and its parts are each made once; the head and worker pods
-	// are built in place in them.
-	clusterSpec := &rayv1.RayClusterSpec{
-		WorkerGroupSpecs:        make([]rayv1.WorkerGroupSpec, len(groups)),
+	// The RayJob and its parts are made together (recycled once encoded);
+	// the head and worker pods are built in place in them.
+	j := jobs.Get()
+	clusterSpec := &j.cluster
+	var workers []rayv1.WorkerGroupSpec
+	if len(groups) <= len(j.workers) {
+		workers = j.workers[:len(groups):len(groups)]
+	} else {
+		workers = make([]rayv1.WorkerGroupSpec, len(groups))
+	}
+	*clusterSpec = rayv1.RayClusterSpec{
+		WorkerGroupSpecs:        workers,
 		EnableInTreeAutoscaling: ptr.To(cluster.GetEnableAutoscaling()),
 		AutoscalerOptions:       autoscalerOptions(cluster.GetAutoscalerOptions()),
 	}
@@ -188,14 +196,15 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 	entry := entrypoint(res.Spec.Containers[primary].Command, res.Spec.Containers[primary].Args)
 	submitter := &res.Spec
 	submitterPod(submitter, head.Containers[podspec.ContainerIndex(head, HeadContainer)].Image)
-	submitterTemplate := &corev1.PodTemplateSpec{Spec: *submitter}
+	submitterTemplate := &j.submitter
+	submitterTemplate.Spec = *submitter
 	submitterTemplate.Labels, submitterTemplate.Annotations = meta(nil)
 
 	runtimeEnv, err := runtimeEnvYAML(job)
 	if err != nil {
 		return nil, err
 	}
-	rj := &rayv1.RayJob{}
+	rj := &j.RayJob
 	rj.APIVersion, rj.Kind = GVK.GroupVersion().String(), GVK.Kind
 	rj.Spec = rayv1.RayJobSpec{
 		RayClusterSpec:           clusterSpec,
@@ -205,7 +214,28 @@ func (Plugin) Expand(ctx context.Context, t *task.Task, env plugins.Env) (client
 		RuntimeEnvYAML:           runtimeEnv,
 		SubmitterPodTemplate:     submitterTemplate,
 	}
-	return rj, nil
+	return j, nil
+}
+
+// job is a RayJob expansion together with the parts its spec points to: a
+// client.Object like the RayJob it embeds, allocated in one piece and
+// recycled once the expansion has been encoded.
+type job struct {
+	rayv1.RayJob
+	cluster   rayv1.RayClusterSpec
+	workers   [2]rayv1.WorkerGroupSpec // the usual one or two groups; more get a slice of their own
+	submitter corev1.PodTemplateSpec
+}
+
+// jobs keeps at most 32 jobs (150 KB) for the next expansions.
+var jobs = plugins.NewRecycled[job](32)
+
+// Recycle implements expand.Recycler: obj, a RayJob this plugin's Expand
+// returned, has been encoded and is not used any more.
+func (Plugin) Recycle(obj client.Object) {
+	if j, ok := obj.(*job); ok {
+		jobs.Put(j)
+	}
 }
 
 func podIPEnv() corev1.EnvVar {
