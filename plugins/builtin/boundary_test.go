@@ -26,6 +26,7 @@ func TestBuiltinPluginsImplementEveryCallerInterface(t *testing.T) {
 		t.Run(p.Kind().Kind, func(t *testing.T) {
 			require.Implements(t, (*plugins.TaskTyper)(nil), p)
 			require.Implements(t, (*expand.Plugin)(nil), p)
+			require.Implements(t, (*expand.Recycler)(nil), p)
 			require.Implements(t, (*watch.Phaser)(nil), p)
 			require.Implements(t, (*watch.SchemeAdder)(nil), p)
 			require.Implements(t, (*webhook.InvariantChecker)(nil), p)

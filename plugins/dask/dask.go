@@ -80,7 +80,8 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	// The DaskJob is made once; its pods are built in place in it. res is
 	// the worker's alone, so no copy; stable is copied for the scheduler and
 	// then is the job runner's.
-	dj := &daskv1.DaskJob{}
+	j := jobs.Get()
+	dj := &j.DaskJob
 	cluster := &dj.Spec.Cluster.Spec
 
 	worker := &cluster.Worker.Spec
@@ -136,7 +137,22 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 		},
 	}
 	dj.Spec.Cluster.Labels, dj.Spec.Cluster.Annotations = labels, annotations
-	return dj, nil
+	return j, nil
+}
+
+// job is a DaskJob expansion: a client.Object like the DaskJob it embeds,
+// recycled once the expansion has been encoded.
+type job struct{ daskv1.DaskJob }
+
+// jobs keeps at most 32 jobs (90 KB) for the next expansions.
+var jobs = plugins.NewRecycled[job](32)
+
+// Recycle implements expand.Recycler: obj, a DaskJob this plugin's Expand
+// returned, has been encoded and is not used any more.
+func (Plugin) Recycle(obj client.Object) {
+	if j, ok := obj.(*job); ok {
+		jobs.Put(j)
+	}
 }
 
 // rolePod turns spec, a task pod of the role's own, into the role's pod: it

@@ -94,7 +94,8 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if errs := applicationNameErrors(t.Name); len(errs) > 0 {
 		return nil, task.BadSpec(errs[0].Field, "%s", errs[0].Detail)
 	}
-	app := &sparkv1beta2.SparkApplication{}
+	a := applications.Get()
+	app := &a.SparkApplication
 	app.APIVersion, app.Kind = GVK.GroupVersion().String(), GVK.Kind
 	app.Spec = sparkv1beta2.SparkApplicationSpec{
 		Type:          appType(job.GetApplicationType()),
@@ -138,7 +139,23 @@ func (Plugin) Expand(_ context.Context, t *task.Task, env plugins.Env) (client.O
 	if m := conf["spark.executor.memory"]; m != "" {
 		e.Memory = &m
 	}
-	return app, nil
+	return a, nil
+}
+
+// application is a SparkApplication expansion: a client.Object like the
+// SparkApplication it embeds, recycled once the expansion has been encoded.
+type application struct{ sparkv1beta2.SparkApplication }
+
+// applications keeps at most 32 applications (64 KB) for the next
+// expansions.
+var applications = plugins.NewRecycled[application](32)
+
+// Recycle implements expand.Recycler: obj, a SparkApplication this plugin's
+// Expand returned, has been encoded and is not used any more.
+func (Plugin) Recycle(obj client.Object) {
+	if a, ok := obj.(*application); ok {
+		applications.Put(a)
+	}
 }
 
 func customText(t *task.Task) string {
