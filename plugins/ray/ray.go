@@ -238,8 +238,20 @@ func (Plugin) Recycle(obj client.Object) {
 	}
 }
 
-func podIPEnv() corev1.EnvVar {
-	return corev1.EnvVar{Name: "MY_POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
+func podIPEnv() corev1.EnvVar { return corev1.EnvVar{Name: "MY_POD_IP", ValueFrom: podIPSource} }
+
+// The sources of the variables Ray adds, shared by every expansion: read
+// only. Nothing changes an expanded pod's values in place (an overlay is
+// merged onto a deep copy), and expansions are only encoded.
+var (
+	podIPSource   = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}
+	podNameSource = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}
+	cpuRequests   = workerResource("requests.cpu")
+	cpuLimits     = workerResource("limits.cpu")
+)
+
+func workerResource(r string) *corev1.EnvVarSource {
+	return &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: WorkerContainer, Resource: r}}
 }
 
 // rayPorts are the ports of the head and worker containers. Read only; they
@@ -249,21 +261,18 @@ var rayPorts = [...]corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}, {
 // workerEnv returns env followed by the variables of a Ray worker, in a new
 // slice of that length.
 func workerEnv(env []corev1.EnvVar) []corev1.EnvVar {
-	res := func(name, r string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: WorkerContainer, Resource: r}}}
-	}
 	const n = 8 // the variables appended below
 	out := make([]corev1.EnvVar, len(env), len(env)+n)
 	copy(out, env)
 	return append(out,
 		corev1.EnvVar{Name: "RAY_DISABLE_DOCKER_CPU_WARNING", Value: "1"},
 		corev1.EnvVar{Name: "TYPE", Value: "worker"},
-		res("CPU_REQUEST", "requests.cpu"),
-		res("CPU_LIMITS", "limits.cpu"),
+		corev1.EnvVar{Name: "CPU_REQUEST", ValueFrom: cpuRequests},
+		corev1.EnvVar{Name: "CPU_LIMITS", ValueFrom: cpuLimits},
 		// Flyte 1.16.8 points the memory variables at the CPU resources too.
-		res("MEMORY_REQUESTS", "requests.cpu"),
-		res("MEMORY_LIMITS", "limits.cpu"),
-		corev1.EnvVar{Name: "MY_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "MEMORY_REQUESTS", ValueFrom: cpuRequests},
+		corev1.EnvVar{Name: "MEMORY_LIMITS", ValueFrom: cpuLimits},
+		corev1.EnvVar{Name: "MY_POD_NAME", ValueFrom: podNameSource},
 		podIPEnv(),
 	)
 }
