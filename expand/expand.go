@@ -335,8 +335,8 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]
 		if _, had := oldAnn[task.TemplateAnnotation]; had {
 			// What the previous expansion generated: fields still equal to it
 			// were not written by the user and follow the new template.
-			if prev, _, _, err := x.generate(ctx, xp, old, oldAnn, ""); err == nil {
-				base = prev
+			if prev, err := x.generate(ctx, xp, old, oldAnn, ""); err == nil {
+				base = prev.object()
 			}
 		}
 	}
@@ -349,7 +349,7 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]
 			frameOp = "replace"
 		}
 	}
-	gen, frame, head, err := x.generate(ctx, xp, obj, ann, frameOp)
+	gen, err := x.generate(ctx, xp, obj, ann, frameOp)
 	if err != nil {
 		return nil, err
 	}
@@ -357,24 +357,24 @@ func (x *Expander) expand(ctx context.Context, p plugins.Plugin, obj map[string]
 		return nil, err
 	}
 	defaults := xp.CRDDefaults()
-	if frame != nil {
+	if gen.frame != nil {
 		// Only the metadata is merged; the operations are written as Diff
 		// would, and the object is made if someone asks for it.
 		om, _ := obj["metadata"].(map[string]any)
-		gm, _ := gen["metadata"].(map[string]any)
-		if ops, ok := metadataOps(om, gm, marker); ok {
-			ops = append(ops, Op{Op: frameOp, Path: "/spec", Value: gen["spec"]})
-			if res.Patch, res.framed = framePatch(frame, head, frameOp, ops); res.framed != nil {
-				res.object, res.merge = nil, func() map[string]any { return stamped(mergeObject(gen, obj, nil, defaults), marker) }
+		if ops, ok := metadataOps(om, &gen, marker, Op{Op: frameOp, Path: "/spec", Value: gen.spec}); ok {
+			if res.Patch, res.framed = framePatch(gen.frame, gen.head, frameOp, ops); res.framed != nil {
+				res.object, res.merge = nil, func() map[string]any {
+					return stamped(mergeObject(gen.object(), obj, nil, defaults), marker)
+				}
 				return res, nil
 			}
 		}
 	}
-	merged := stamped(mergeObject(gen, obj, base, defaults), marker)
+	merged := stamped(mergeObject(gen.object(), obj, base, defaults), marker)
 	res.object = merged
 	res.Patch = Diff(obj, merged)
-	if frame != nil {
-		res.Patch, res.framed = framePatch(frame, head, frameOp, res.Patch)
+	if gen.frame != nil {
+		res.Patch, res.framed = framePatch(gen.frame, gen.head, frameOp, res.Patch)
 	}
 	return res, nil
 }
@@ -385,77 +385,104 @@ func isEmptyObject(v any) bool {
 	return v == nil || ok && len(m) == 0
 }
 
-// generate runs the plugin for obj and returns the generated metadata and
-// spec; ann is obj's annotations. With frameOp (add or replace) the spec is encoded whole after the
-// head of a patch operation of that name (encodeFramed), which it returns
-// too, with where the spec starts in it; else member by member.
-func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, ann map[string]string, frameOp string) (gen map[string]any, frame []byte, head int, err error) {
+// generated is what an expansion generates: the encoded spec and the
+// metadata to lay over the user's.
+type generated struct {
+	// spec is the encoded spec: whole (json.RawMessage) when framed, else
+	// member by member (map[string]any of json.RawMessage); nil for none.
+	spec any
+	// frame is the patch buffer the whole spec is encoded in, after the head
+	// of its operation; the spec starts at head (see encodeFramed).
+	frame []byte
+	head  int
+	// labels and annotations are the generated ones (this expansion's own
+	// maps); finalizer says whether Flyte's finalizer is added.
+	labels, annotations map[string]string
+	finalizer           bool
+}
+
+// object returns the generated object as mergeObject takes it.
+func (g *generated) object() map[string]any {
+	meta := map[string]any{}
+	if len(g.labels) > 0 {
+		meta["labels"] = anyMap(g.labels)
+	}
+	if len(g.annotations) > 0 {
+		meta["annotations"] = anyMap(g.annotations)
+	}
+	if g.finalizer {
+		meta["finalizers"] = []any{finalizer}
+	}
+	obj := map[string]any{"metadata": meta}
+	if g.spec != nil {
+		obj["spec"] = g.spec
+	}
+	return obj
+}
+
+// finalizer is the finalizer Flyte adds when configured to.
+const finalizer = "flyte.org/finalizer-k8s"
+
+// generate runs the plugin for obj (whose annotations are ann) and returns
+// what it generated. With frameOp (add or replace) the spec is encoded whole
+// after the head of a patch operation of that name (encodeFramed); else
+// member by member.
+func (x *Expander) generate(ctx context.Context, p Plugin, obj map[string]any, ann map[string]string, frameOp string) (gen generated, err error) {
 	name, namespace := metaString(obj, "name"), metaString(obj, "namespace")
 	t, err := task.New(name, namespace, ann)
 	if err != nil {
-		return nil, nil, 0, asError(err)
+		return gen, asError(err)
 	}
 	tt := t.Template.GetType()
 	tp, ok := x.Registry.ForTaskType(tt)
 	if !ok {
-		return nil, nil, 0, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+		return gen, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
 			Message: fmt.Sprintf("unknown task type %q (this webhook expands %s)", tt, strings.Join(x.Registry.TaskTypes(), ", "))}
 	}
 	if tp.Kind().GroupKind() != p.Kind().GroupKind() {
-		return nil, nil, 0, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
+		return gen, &Error{Field: task.TemplateField + ".type", Code: "BadTaskSpecification",
 			Message: fmt.Sprintf("a %q task expands into a %s, not a %s", tt, tp.Kind().Kind, p.Kind().Kind)}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, 0, err
+		return gen, err
 	}
 	out, err := p.Expand(ctx, t, x.Env)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, 0, ctx.Err()
+			return gen, ctx.Err()
 		}
-		return nil, nil, 0, asError(err)
+		return gen, asError(err)
 	}
-	gen = map[string]any{}
 	if v := specOf(out); v != nil {
 		if frameOp != "" {
-			if frame, head, err = encodeFramed(v, frameOp, t.Generated()); err == nil {
-				gen["spec"] = json.RawMessage(frame[head:len(frame):len(frame)])
+			if gen.frame, gen.head, err = encodeFramed(v, frameOp, t.Generated()); err == nil {
+				gen.spec = json.RawMessage(gen.frame[gen.head:len(gen.frame):len(gen.frame)])
 			}
 		} else {
 			fields := make(map[string]any, 16)
 			if err = encodeFields(v, fields, t.Generated()); err == nil {
-				gen["spec"] = fields
+				gen.spec = fields
 			}
 		}
 		if err != nil {
 			var large *tooLarge
 			if errors.As(err, &large) {
-				return nil, nil, 0, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}
+				return gen, &Error{Field: "spec." + large.member, Code: "BadTaskSpecification", Message: large.Error()}
 			}
-			return nil, nil, 0, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
+			return gen, fmt.Errorf("encode expanded %s: %w", p.Kind().Kind, err)
 		}
 	}
 	t.Keep() // expanded: worth keeping its decoded template
 	k8s := &x.Env.Config.Plugins.K8s
 	tm := t.Template.GetMetadata().GetMetadata()
-	labels := union(k8s.DefaultLabels, out.GetLabels(), tm.GetLabels(), plugins.Labels(t))
-	annotations := union(k8s.DefaultAnnotations, out.GetAnnotations(), tm.GetAnnotations(), plugins.Annotations(t))
-	meta := map[string]any{}
-	if len(labels) > 0 {
-		meta["labels"] = labels
-	}
-	if len(annotations) > 0 {
-		meta["annotations"] = annotations
-	}
-	if k8s.InjectFinalizer {
-		meta["finalizers"] = []any{"flyte.org/finalizer-k8s"}
-	}
-	gen["metadata"] = meta
+	gen.labels = union(k8s.DefaultLabels, out.GetLabels(), tm.GetLabels(), plugins.Labels(t))
+	gen.annotations = union(k8s.DefaultAnnotations, out.GetAnnotations(), tm.GetAnnotations(), plugins.Annotations(t))
+	gen.finalizer = k8s.InjectFinalizer
 	// Encoded, and its labels and annotations copied: the object is done.
 	if r, ok := p.(Recycler); ok {
 		r.Recycle(out)
 	}
-	return gen, frame, head, nil
+	return gen, nil
 }
 
 // mergeObject lays obj's metadata labels/annotations/finalizers and spec over
@@ -504,16 +531,26 @@ func addFinalizers(have any, add []any) []any {
 	return out
 }
 
-func union(maps ...map[string]string) map[string]any {
+// union returns a new map of the entries of maps, later ones winning.
+func union(maps ...map[string]string) map[string]string {
 	n := 0
 	for _, m := range maps {
 		n += len(m)
 	}
-	out := make(map[string]any, n)
+	out := make(map[string]string, n)
 	for _, m := range maps {
 		for k, v := range m {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// anyMap returns m with values of type any, as decoded JSON holds them.
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
 	return out
 }

@@ -9,45 +9,43 @@ import (
 // markerAnnotation is the provenance marker's key.
 const markerAnnotation = task.ExpandedFromAnnotation
 
-// metadataOps returns the operations that lay the generated metadata gm
-// (labels, annotations, finalizers) and the marker over the user's metadata
-// om, in Diff's order, as Diff(obj, mergeObject(…)) writes them for an
-// expansion with nothing generated before: generated entries the user left
-// out are added, the user's own stay, the marker is set. It reports false
-// for metadata it does not handle (none at all, a value that is not a map of
-// strings, a null, finalizers of the user's own): Diff then takes it.
-func metadataOps(om, gm map[string]any, marker string) ([]Op, bool) {
+// metadataOps returns first, then the operations that lay the generated
+// metadata of gen (labels, annotations, the finalizer) and the marker over
+// the user's metadata om, in Diff's order, as Diff(obj, mergeObject(…))
+// writes them for an expansion with nothing generated before: generated
+// entries the user left out are added, the user's own stay, the marker is
+// set. It reports false for metadata it does not handle (none at all, a
+// value that is not a map of strings, a null, finalizers of the user's own):
+// Diff then takes it. gen's annotations get the marker.
+func metadataOps(om map[string]any, gen *generated, marker string, first Op) ([]Op, bool) {
 	if om == nil {
 		return nil, false // Diff adds the whole metadata
 	}
-	ops := make([]Op, 0, 4)
-	ga, _ := gm["annotations"].(map[string]any)
-	ops, ok := mapOps(ops, "/metadata/annotations", om, "annotations", ga, marker)
+	ops := make([]Op, 1, 6)
+	ops[0] = first
+	ops, ok := mapOps(ops, "/metadata/annotations", om, "annotations", gen.annotations, marker)
 	if !ok {
 		return nil, false
 	}
-	if f, ok := gm["finalizers"]; ok {
+	if gen.finalizer {
 		if _, had := om["finalizers"]; had {
 			return nil, false
 		}
-		ops = append(ops, Op{Op: "add", Path: "/metadata/finalizers", Value: f})
+		ops = append(ops, Op{Op: "add", Path: "/metadata/finalizers", Value: []any{finalizer}})
 	}
-	gl, _ := gm["labels"].(map[string]any)
-	if ops, ok = mapOps(ops, "/metadata/labels", om, "labels", gl, ""); !ok {
+	if ops, ok = mapOps(ops, "/metadata/labels", om, "labels", gen.labels, ""); !ok {
 		return nil, false
 	}
 	return ops, true
 }
 
 // mapOps appends the operations for the user's map om[key] (at path) with
-// the generated entries gen and, if marker is set, the marker annotation.
-func mapOps(ops []Op, path string, om map[string]any, key string, gen map[string]any, marker string) ([]Op, bool) {
+// the generated entries gen and, if marker is set, the marker annotation
+// (set in gen too: the merged map).
+func mapOps(ops []Op, path string, om map[string]any, key string, gen map[string]string, marker string) ([]Op, bool) {
 	user, had := om[key]
 	if !had {
 		if marker != "" {
-			if gen == nil {
-				gen = make(map[string]any, 1)
-			}
 			gen[markerAnnotation] = marker // gen is this expansion's own
 		}
 		if len(gen) > 0 {
@@ -70,21 +68,21 @@ func mapOps(ops []Op, path string, om map[string]any, key string, gen map[string
 			keys = append(keys, k)
 		}
 	}
-	if marker != "" && um[markerAnnotation] != marker {
-		keys = append(keys, markerAnnotation)
+	if marker != "" {
+		gen[markerAnnotation] = marker
+		if um[markerAnnotation] != marker {
+			keys = append(keys, markerAnnotation)
+		}
 	}
 	slices.Sort(keys)
 	var p []byte
 	for _, k := range keys {
-		op, v := "add", gen[k]
-		if k == markerAnnotation && marker != "" {
-			v = marker
-			if _, set := um[k]; set {
-				op = "replace"
-			}
+		op := "add"
+		if _, set := um[k]; set {
+			op = "replace" // only the marker: the user's other values win
 		}
 		p = appendKey(append(p[:0], path...), k)
-		ops = append(ops, Op{Op: op, Path: string(p), Value: v})
+		ops = append(ops, Op{Op: op, Path: string(p), Value: gen[k]})
 	}
 	return ops, true
 }

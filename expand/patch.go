@@ -285,7 +285,9 @@ func framePatch(frame []byte, head int, op string, ops []Op) ([]Op, []byte) {
 	if i < 0 {
 		return ops, nil
 	}
-	ops = append(append([]Op{ops[i]}, ops[:i]...), ops[i+1:]...)
+	if i > 0 {
+		ops = append(append([]Op{ops[i]}, ops[:i]...), ops[i+1:]...)
+	}
 	buf := append(frame, '}')
 	for _, op := range ops[1:] {
 		var err error
