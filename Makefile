@@ -78,29 +78,26 @@ fuzz: ## Fuzz each target for FUZZ_LONG (default 10m) — the long run.
 # alone runs both.
 BENCH_OUT ?= out/bench
 BENCH_TIME ?= 0.5s
-BENCH_ROUNDS ?= 3
+BENCH_ROUNDS ?= 5
 .PHONY: bench
 bench: ## All benchmarks (expansion vs Flyte 1.16.8, admission load vs a no-op webhook, creates through the apiserver, watcher) and one table.
 	@$(MAKE) --no-print-directory bench-expansion bench-load bench-apiserver
 	@BENCH_WATCH_RATES="$${BENCH_WATCH_RATES:-20}" $(MAKE) --no-print-directory bench-watch
 	@$(GO) run ./test/bench/report -dir $(BENCH_OUT)
 
-# Ours and Flyte's alternate for BENCH_ROUNDS rounds; the report takes each
-# benchmark's median, so a neighbour's burst on a shared machine weighs on
-# both sides alike. test/bench/flyte is a separate module so flyte-admission
-# never links flyteplugins; shim.sh stands in for a spark-operator version
-# the module proxy does not serve.
+# Ours and Flyte's alternate input by input for BENCH_ROUNDS rounds
+# (test/bench/expansion.sh); the report takes each benchmark's median, so a
+# neighbour's burst on a shared machine weighs on both sides alike.
+# test/bench/flyte is a separate module so flyte-admission never links
+# flyteplugins; shim.sh stands in for a spark-operator version the module
+# proxy does not serve.
 .PHONY: bench-expansion
 bench-expansion: ## Expansion: ours (decode, Expand, whole mutate path, cache warm/cold) and Flyte 1.16.8's decode + BuildResource + marshal, same inputs, alternating.
 	@mkdir -p $(BENCH_OUT); rm -f $(BENCH_OUT)/expand.txt $(BENCH_OUT)/flyte.txt
 	@test/bench/flyte/shim.sh
 	$(GO) test -c -o $(BENCH_OUT)/expand.test ./expand/
 	cd test/bench/flyte && $(GO) test -c -o $(CURDIR)/$(BENCH_OUT)/flyte.test .
-	@for i in $$(seq $(BENCH_ROUNDS)); do \
-	  echo "round $$i of $(BENCH_ROUNDS)"; \
-	  (cd expand && $(CURDIR)/$(BENCH_OUT)/expand.test -test.run '^$$' -test.bench '^Benchmark(Mutate|MutateCold|Decode|Expand)$$' -test.benchmem -test.benchtime $(BENCH_TIME)) | tee -a $(BENCH_OUT)/expand.txt | grep '^Benchmark'; \
-	  (cd test/bench/flyte && $(CURDIR)/$(BENCH_OUT)/flyte.test -test.run '^$$' -test.bench . -test.benchmem -test.benchtime $(BENCH_TIME)) | tee -a $(BENCH_OUT)/flyte.txt | grep '^Benchmark'; \
-	done
+	@test/bench/expansion.sh $(BENCH_OUT) $(BENCH_ROUNDS) $(BENCH_TIME)
 
 .PHONY: bench-load
 bench-load: ## Admission under open-loop load: flyte-admission serve vs a no-op controller-runtime webhook -> out/bench/load.json.
