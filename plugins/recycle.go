@@ -34,3 +34,11 @@ func (r *Recycled[T]) Put(x *T) {
 	default:
 	}
 }
+
+// PutBack puts obj back (see Put) if it is one of the values r hands out,
+// and leaves any other value alone.
+func (r *Recycled[T]) PutBack(obj any) {
+	if x, ok := obj.(*T); ok {
+		r.Put(x)
+	}
+}

@@ -27,3 +27,16 @@ func TestRecycled(t *testing.T) {
 	r.Get()
 	require.NotNil(t, r.Get(), "an empty list makes a new value")
 }
+
+func TestRecycledPutBackTakesOnlyItsOwn(t *testing.T) {
+	type mine struct{ n int }
+	type other struct{ n int }
+	r := NewRecycled[mine](2)
+	r.PutBack(&other{n: 1})
+	r.PutBack("a string")
+	require.Empty(t, r.free, "a value of another type is left alone")
+	m := &mine{n: 1}
+	r.PutBack(m)
+	require.Len(t, r.free, 1)
+	require.Zero(t, m.n)
+}

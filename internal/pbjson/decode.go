@@ -231,8 +231,9 @@ func (d *decoder) list(l protoreflect.List, vi *valueInfo) bool {
 	}
 }
 
-// mapping decodes a JSON object into the string-keyed map mp.
-func (d *decoder) mapping(mp protoreflect.Map, vi *valueInfo) bool {
+// members decodes the JSON object at d.i member by member: member is called
+// with each key, after its colon, and decodes the value.
+func (d *decoder) members(member func(key string) bool) bool {
 	if !d.enter('{') {
 		return false
 	}
@@ -241,11 +242,25 @@ func (d *decoder) mapping(mp protoreflect.Map, vi *valueInfo) bool {
 	}
 	for {
 		k, ok := d.str()
-		if !ok || !d.colon() {
+		if !ok || !d.colon() || !member(k) {
 			return false
 		}
+		more, ok := d.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// mapping decodes a JSON object into the string-keyed map mp.
+func (d *decoder) mapping(mp protoreflect.Map, vi *valueInfo) bool {
+	return d.members(func(k string) bool {
 		key := protoreflect.ValueOfString(k).MapKey()
 		var v protoreflect.Value
+		ok := false
 		if vi.msg != nil {
 			v = mp.NewValue()
 			ok = d.message(v.Message(), vi.msg)
@@ -259,17 +274,8 @@ func (d *decoder) mapping(mp protoreflect.Map, vi *valueInfo) bool {
 		// which converts the key once more).
 		n := mp.Len()
 		mp.Set(key, v)
-		if mp.Len() == n {
-			return false // protojson: duplicate map key
-		}
-		more, ok := d.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return mp.Len() != n // else protojson: duplicate map key
+	})
 }
 
 // scalar decodes a JSON value of a non-message kind.

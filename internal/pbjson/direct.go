@@ -144,19 +144,9 @@ func (d *decoder) strings(out *[]string, vi *valueInfo) bool {
 
 // stringMap decodes a JSON object of strings into *out, as mapping does.
 func (d *decoder) stringMap(out *map[string]string, vi *valueInfo) bool {
-	if !d.enter('{') {
-		return false
-	}
 	mp := map[string]string{} // an empty object makes an empty map, as Mutable does
 	*out = mp
-	if d.closeEmpty('}') {
-		return true
-	}
-	for {
-		k, ok := d.str()
-		if !ok || !d.colon() {
-			return false
-		}
+	return d.members(func(k string) bool {
 		v, ok := d.scalar(vi)
 		if !ok {
 			return false
@@ -165,12 +155,6 @@ func (d *decoder) stringMap(out *map[string]string, vi *valueInfo) bool {
 			return false // protojson: duplicate map key
 		}
 		mp[k] = v.String()
-		more, ok := d.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return true
+	})
 }

@@ -10,19 +10,9 @@ import (
 // structBody decodes a JSON object into st, building the structpb values
 // directly rather than through protoreflect.
 func (d *decoder) structBody(st *structpb.Struct) bool {
-	if !d.enter('{') {
-		return false
-	}
 	// protojson leaves an empty, non-nil map for {}.
 	st.Fields = make(map[string]*structpb.Value)
-	if d.closeEmpty('}') {
-		return true
-	}
-	for {
-		k, ok := d.str()
-		if !ok || !d.colon() {
-			return false
-		}
+	return d.members(func(k string) bool {
 		if _, dup := st.Fields[k]; dup {
 			return false // protojson: duplicate map key
 		}
@@ -31,14 +21,8 @@ func (d *decoder) structBody(st *structpb.Struct) bool {
 			return false
 		}
 		st.Fields[k] = v
-		more, ok := d.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return true
+	})
 }
 
 // listValue decodes a JSON array into lv.

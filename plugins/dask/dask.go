@@ -149,11 +149,7 @@ var jobs = plugins.NewRecycled[job](32)
 
 // Recycle implements expand.Recycler: obj, a DaskJob this plugin's Expand
 // returned, has been encoded and is not used any more.
-func (Plugin) Recycle(obj client.Object) {
-	if j, ok := obj.(*job); ok {
-		jobs.Put(j)
-	}
-}
+func (Plugin) Recycle(obj client.Object) { jobs.PutBack(obj) }
 
 // rolePod turns spec, a task pod of the role's own, into the role's pod: it
 // renames the primary container and applies the role's image and resources

@@ -232,11 +232,7 @@ var jobs = plugins.NewRecycled[job](32)
 
 // Recycle implements expand.Recycler: obj, a RayJob this plugin's Expand
 // returned, has been encoded and is not used any more.
-func (Plugin) Recycle(obj client.Object) {
-	if j, ok := obj.(*job); ok {
-		jobs.Put(j)
-	}
-}
+func (Plugin) Recycle(obj client.Object) { jobs.PutBack(obj) }
 
 func podIPEnv() corev1.EnvVar { return corev1.EnvVar{Name: "MY_POD_IP", ValueFrom: podIPSource} }
 

@@ -152,11 +152,7 @@ var applications = plugins.NewRecycled[application](32)
 
 // Recycle implements expand.Recycler: obj, a SparkApplication this plugin's
 // Expand returned, has been encoded and is not used any more.
-func (Plugin) Recycle(obj client.Object) {
-	if a, ok := obj.(*application); ok {
-		applications.Put(a)
-	}
-}
+func (Plugin) Recycle(obj client.Object) { applications.PutBack(obj) }
 
 func customText(t *task.Task) string {
 	b, _ := protojson.Marshal(t.Template.GetCustom())
