@@ -72,7 +72,7 @@ fuzz: ## Fuzz each target for FUZZ_LONG (default 10m) — the long run.
 	@$(MAKE) --no-print-directory fuzz-short FUZZ_SHORT=$(FUZZ_LONG)
 
 # make bench: every benchmark, then one table (test/bench/report) and
-# out/bench/bench.json. About 11 minutes on 2 cores with warm caches (the
+# out/bench/bench.json. About 12 minutes on 2 cores with warm caches (the
 # first run also builds the Flyte baseline: +2-3 minutes). The watcher part
 # runs one storm rate here (BENCH_WATCH_RATES, default 20); make bench-watch
 # alone runs both.
