@@ -25,12 +25,12 @@ const MaxCount = math.MaxInt32
 // returns nil for a valid count.
 func CountError(c Count) *field.Error {
 	switch {
+	case ValidCount(c.Value):
+		return nil
 	case c.Value < 0:
 		return field.Invalid(c.Path, c.Value, "must be greater than or equal to 0")
-	case c.Value > MaxCount:
-		return field.Invalid(c.Path, c.Value, fmt.Sprintf("must be less than or equal to %d (an int32)", MaxCount))
 	}
-	return nil
+	return field.Invalid(c.Path, c.Value, fmt.Sprintf("must be less than or equal to %d (an int32)", MaxCount))
 }
 
 // ValidCount reports whether CountError accepts v: for a caller that builds

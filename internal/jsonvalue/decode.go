@@ -53,21 +53,25 @@ func Decode(data []byte) (any, error) {
 // UseNumber decodes into one (nil and no error for a JSON null, an error for
 // other non-objects).
 func DecodeObject(data []byte) (map[string]any, error) {
-	d := newDecoder(data)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '{' {
-		m, ok := d.object()
-		d.release()
-		if ok {
-			return m, nil
-		}
-	} else {
-		d.release()
+	if m, ok := decodeFast(data, (*decoder).object); ok {
+		return m, nil
 	}
 	fellBack("DecodeObject")
 	var out map[string]any
 	err := stdDecoder(data).Decode(&out)
 	return out, err
+}
+
+// decodeFast runs decode on the object data holds, on the fast path; false:
+// data is not an object the fast path reads, and the caller falls back.
+func decodeFast(data []byte, decode func(*decoder) (map[string]any, bool)) (map[string]any, bool) {
+	d := newDecoder(data)
+	defer d.release()
+	d.skipSpace()
+	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
+		return nil, false
+	}
+	return decode(d)
 }
 
 func stdDecoder(data []byte) *json.Decoder {

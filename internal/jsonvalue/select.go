@@ -10,16 +10,8 @@ type Selection map[string]Selection
 // a few fields of a large object costs little more than scanning it. Errors
 // are DecodeObject's.
 func DecodeSelected(data []byte, sel Selection) (map[string]any, error) {
-	d := newDecoder(data)
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '{' {
-		m, ok := d.selected(sel)
-		d.release()
-		if ok {
-			return m, nil
-		}
-	} else {
-		d.release()
+	if m, ok := decodeFast(data, func(d *decoder) (map[string]any, bool) { return d.selected(sel) }); ok {
+		return m, nil
 	}
 	fellBack("DecodeSelected")
 	m, err := DecodeObject(data)

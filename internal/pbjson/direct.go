@@ -48,14 +48,16 @@ func setDirect(fi *fieldInfo, t reflect.Type) {
 	if fi.oneof >= 0 || fi.fd.HasPresence() || !fi.elem.ok || fi.elem.kind != protoreflect.StringKind {
 		return
 	}
-	want := map[cardinality]directKind{single: directString, list: directStrings, mapping: directMap}[fi.card]
-	goType := map[directKind]reflect.Type{
-		directString:  reflect.TypeFor[string](),
-		directStrings: reflect.TypeFor[[]string](),
-		directMap:     reflect.TypeFor[map[string]string](),
-	}[want]
-	if fi.card == mapping && fi.fd.MapKey().Kind() != protoreflect.StringKind {
-		return
+	// (A map whose keys are not strings has fi.elem.ok false.)
+	var want directKind
+	var goType reflect.Type
+	switch fi.card {
+	case single:
+		want, goType = directString, reflect.TypeFor[string]()
+	case list:
+		want, goType = directStrings, reflect.TypeFor[[]string]()
+	case mapping:
+		want, goType = directMap, reflect.TypeFor[map[string]string]()
 	}
 	st := t.Elem()
 	for i := 0; i < st.NumField(); i++ {
